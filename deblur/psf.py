@@ -184,21 +184,22 @@ def camera_shake(
     centripetal = 0.7 * rng.uniform()
     gaussian_term = 10 * rng.uniform()
     freq_big_shakes = 0.2 * rng.uniform()
-    v = rng.uniform(-1, 1) + 1j * rng.uniform(-1, 1)
-    v = v / (abs(v) + 1e-12) * max_len / (samples - 1)
-    x = np.zeros(samples, dtype=np.complex128)
+    v = complex(rng.uniform(-1, 1), rng.uniform(-1, 1))
+    step = max_len / (samples - 1)
+    v = v / (abs(v) + 1e-12) * step
+    # Draw every random number up front; the loop itself is plain complex arithmetic.
+    shake = rng.uniform(size=samples) < freq_big_shakes * anxiety
+    turn = np.exp(1j * (np.pi + (rng.uniform(size=samples) - 0.5)))
+    noise = rng.standard_normal(samples) + 1j * rng.standard_normal(samples)
+    x = [0j] * samples
+    pos = 0j
     for t in range(samples - 1):
-        if rng.uniform() < freq_big_shakes * anxiety:
-            next_dir = 2 * v * np.exp(1j * (np.pi + (rng.uniform() - 0.5)))
-        else:
-            next_dir = 0
-        noise = rng.standard_normal() + 1j * rng.standard_normal()
-        dv = next_dir + anxiety * (gaussian_term * noise - centripetal * x[t]) * max_len / (
-            samples - 1
-        )
-        v = v + dv
-        v = v / (abs(v) + 1e-12) * max_len / (samples - 1)
-        x[t + 1] = x[t] + v
+        next_dir = 2 * v * complex(turn[t]) if shake[t] else 0
+        v = v + next_dir + anxiety * (gaussian_term * complex(noise[t]) - centripetal * pos) * step
+        v = v / (abs(v) + 1e-12) * step
+        pos = pos + v
+        x[t + 1] = pos
+    x = np.asarray(x)
     pts = np.stack([x.imag, x.real], 1)
     pts -= pts.min(axis=0)
     extent = max(pts.max(), 1e-9)

@@ -1,0 +1,135 @@
+"""The kernel-free multiscale deblurring network.
+
+An image pyramid of the blurred input (scales 1, 1/2, 1/4, ...) is processed coarse to
+fine by ONE branch module whose weights are shared by every scale. At each scale the
+branch sees the blurred image and the upsampled estimate of the coarser scale, works on
+pixel-unshuffled features (reduced resolution keeps it fast on a CPU), runs residual
+blocks, then a chain of iterative residual deconvolution (IRD) units, and predicts a
+residual that corrects the coarser estimate. The per-scale estimates, brought to full
+resolution, are concatenated and fused into the final estimate (a global residual to the
+input). No blur kernel is estimated, and nothing depends on global image statistics, so
+tiled inference matches untiled inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deblur.models.blocks import IRDChain, ResBlock, conv3x3
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Hyper-parameters of :class:`MultiScaleNet`.
+
+    Attributes
+    ----------
+    channels : colour channels of the images (3).
+    width : feature channels of the shared branch.
+    scales : pyramid levels (1 = full resolution only).
+    unshuffle : pixel-unshuffle factor; features live at ``1/unshuffle`` of each scale.
+    res_blocks : residual blocks per branch.
+    ird_units : IRD units per branch.
+    fuse_width : hidden channels of the full-resolution fusion of the scale outputs.
+    """
+
+    channels: int = 3
+    width: int = 64
+    scales: int = 3
+    unshuffle: int = 4
+    res_blocks: int = 4
+    ird_units: int = 3
+    fuse_width: int = 16
+
+    @property
+    def multiple(self) -> int:
+        """Input sides are padded to a multiple of this."""
+        return self.unshuffle * 2 ** (self.scales - 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Branch(nn.Module):
+    """The scale branch shared by all pyramid levels.
+
+    ``forward(y, coarse, feat)``: blurred image ``y`` and coarser estimate ``coarse``
+    ``(B, C, h, w)`` (``h, w`` multiples of ``unshuffle``), coarser features ``feat``
+    ``(B, width, h / (2 r), w / (2 r))`` or None. Returns the estimate ``(B, C, h, w)`` and
+    the features ``(B, width, h / r, w / r)`` for the next finer scale.
+    """
+
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        r, c, w = cfg.unshuffle, cfg.channels, cfg.width
+        self.r = r
+        self.head = conv3x3(2 * c * r * r, w)
+        self.body = nn.Sequential(*(ResBlock(w) for _ in range(cfg.res_blocks)))
+        self.ird = IRDChain(w, cfg.ird_units)
+        self.tail = conv3x3(w, c * r * r)
+
+    def forward(
+        self, y: torch.Tensor, coarse: torch.Tensor, feat: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.head(F.pixel_unshuffle(torch.cat([y, coarse], dim=1), self.r))
+        if feat is not None:
+            f = f + F.interpolate(feat, size=f.shape[-2:], mode="bilinear", align_corners=False)
+        f = self.ird(self.body(f))
+        return coarse + F.pixel_shuffle(self.tail(f), self.r), f
+
+
+class MultiScaleNet(nn.Module):
+    """Multiscale network with a branch shared across scales and IRD units.
+
+    ``forward(x)`` takes blurred images ``(B, C, H, W)`` in [0, 1] (any ``H, W``: inputs are
+    reflect-padded to a multiple of ``cfg.multiple`` and cropped back) and returns the
+    sharp estimate ``(B, C, H, W)`` (not clipped). With ``return_scales=True`` it also
+    returns the per-scale estimates, finest first, each ``(B, C, Hp / 2**s, Wp / 2**s)``
+    for the padded size ``(Hp, Wp)`` (equal to ``(H, W)`` when already a multiple).
+    """
+
+    def __init__(self, cfg: NetConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg = cfg or NetConfig()
+        self.branch = Branch(cfg)
+        fw = cfg.fuse_width
+        self.fuse = nn.Sequential(
+            conv3x3(cfg.channels * cfg.scales, fw), nn.ReLU(inplace=True), conv3x3(fw, cfg.channels)
+        )
+
+    def forward(
+        self, x: torch.Tensor, return_scales: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        if x.ndim != 4 or x.shape[1] != self.cfg.channels:
+            raise ValueError(
+                f"expected input of shape (B, {self.cfg.channels}, H, W), got {tuple(x.shape)}"
+            )
+        h, w = x.shape[-2:]
+        m = self.cfg.multiple
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        pyramid = [x]
+        for _ in range(self.cfg.scales - 1):
+            pyramid.append(F.avg_pool2d(pyramid[-1], 2))
+        estimates: list[torch.Tensor] = []
+        est, feat = pyramid[-1], None
+        for y in reversed(pyramid):
+            if est.shape[-2:] != y.shape[-2:]:
+                est = F.interpolate(est, size=y.shape[-2:], mode="bilinear", align_corners=False)
+            est, feat = self.branch(y, est, feat)
+            estimates.insert(0, est)
+        full = [
+            e if e.shape[-2:] == x.shape[-2:] else F.interpolate(
+                e, size=x.shape[-2:], mode="bilinear", align_corners=False
+            )
+            for e in estimates
+        ]
+        out = estimates[0] + self.fuse(torch.cat([e - x for e in full], dim=1))
+        out = out[..., :h, :w]
+        return (out, estimates) if return_scales else out
