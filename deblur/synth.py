@@ -1,0 +1,229 @@
+"""Blur synthesis: the simple stated model of ``deblur blur`` and realistic training pairs.
+
+Arrays here are numpy ``(H, W, C)`` float32 in [0, 1] (sRGB values), PSFs ``(h, w)``
+float32 summing to 1 in convolution orientation.
+
+* :func:`simple_blur` is the model of ``deblur blur``, chosen so that the saved PSF is the
+  true one: ``y = quantize8(clip(k * x + n))`` on sRGB values, reflect boundary,
+  Gaussian noise ``n`` of a given std on the [0, 1] scale.
+* :func:`synthesize_pair` makes realistic training pairs (after RSBlur, Rim et al. ECCV
+  2022): undo the sRGB gamma, boost clipped highlights, blur in linear light, clip
+  (saturation), add Poisson-Gaussian noise, back to sRGB, quantize to 8 bits. Part of the
+  pairs are made with the simple sRGB model instead (``BlurConfig.p_linear``).
+* :func:`random_psf` draws from a mixture of camera shake, linear motion, defocus and
+  Gaussian blur; :func:`dead_leaves` draws procedural sharp images.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+from deblur import psf as psflib
+
+__all__ = [
+    "BlurConfig",
+    "dead_leaves",
+    "linear_to_srgb",
+    "random_psf",
+    "simple_blur",
+    "srgb_to_linear",
+    "synthesize_pair",
+]
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """sRGB values in [0, 1] to linear light in [0, 1] (IEC 61966-2-1)."""
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """Linear light in [0, 1] to sRGB values in [0, 1] (inverse of :func:`srgb_to_linear`)."""
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(
+        x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055
+    ).astype(np.float32)
+
+
+def quantize8(x: np.ndarray) -> np.ndarray:
+    """Clip to [0, 1] and round to the 256 levels of an 8-bit image (float32 out)."""
+    return (np.round(np.clip(x, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+
+
+def simple_blur(
+    x: np.ndarray, psf: np.ndarray, noise_sigma: float, rng: np.random.Generator
+) -> np.ndarray:
+    """The stated blur model of ``deblur blur``: ``quantize8(clip(k * x + n))``.
+
+    Parameters
+    ----------
+    x : float array ``(H, W)`` or ``(H, W, C)`` in [0, 1]
+        Sharp sRGB image.
+    psf : float array ``(h, w)``
+        The PSF (normalised to sum 1), no larger than the image.
+    noise_sigma : float
+        Std of the additive Gaussian noise on the [0, 1] scale (0 for none).
+    rng : numpy Generator
+        Source of the noise.
+
+    Returns
+    -------
+    y : float32 array of ``x``'s shape, on the 8-bit grid in [0, 1].
+    """
+    import torch
+
+    k = psflib.validate_psf(psf)
+    arr = np.asarray(x, dtype=np.float32)
+    chw = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    psflib.check_psf_fits(k, chw.shape[-2:])
+    y = psflib.blur(torch.from_numpy(np.ascontiguousarray(chw))[None], k, boundary="reflect")
+    y = y[0].numpy()
+    y = y[0] if arr.ndim == 2 else y.transpose(1, 2, 0)
+    if noise_sigma > 0:
+        y = y + rng.normal(0.0, noise_sigma, size=y.shape)
+    return quantize8(y)
+
+
+@dataclass(frozen=True)
+class BlurConfig:
+    """Distribution of synthetic blur for training.
+
+    Attributes
+    ----------
+    shake_size : (min, max) support of camera-shake PSFs in pixels.
+    motion_length : (min, max) length of linear motion in pixels.
+    disk_radius : (min, max) defocus radius in pixels.
+    gaussian_sigma : (min, max) Gaussian sigma in pixels.
+    mixture : probabilities of (shake, motion, disk, gaussian).
+    noise : (min, max) std of the read (Gaussian) noise on the [0, 1] scale.
+    shot_noise : max gain of the signal-dependent (Poisson) part in linear light.
+    p_linear : probability of the realistic linear-light pipeline (else simple sRGB model).
+    p_saturate : probability of boosting clipped highlights before the blur.
+    """
+
+    shake_size: tuple[int, int] = (7, 41)
+    motion_length: tuple[float, float] = (5.0, 35.0)
+    disk_radius: tuple[float, float] = (1.0, 8.0)
+    gaussian_sigma: tuple[float, float] = (0.5, 4.0)
+    mixture: tuple[float, float, float, float] = (0.6, 0.15, 0.125, 0.125)
+    noise: tuple[float, float] = (0.0, 0.02)
+    shot_noise: float = 0.01
+    p_linear: float = 0.5
+    p_saturate: float = 0.3
+
+    @property
+    def margin(self) -> int:
+        """Half-size of the largest PSF the config can draw (the crop margin needed)."""
+        sizes = (
+            self.shake_size[1],
+            math.ceil(self.motion_length[1]) + 3,
+            2 * math.ceil(self.disk_radius[1]) + 1,
+            2 * math.ceil(3 * self.gaussian_sigma[1]) + 1,
+        )
+        return max(sizes) // 2 + 1
+
+
+def random_psf(rng: np.random.Generator, cfg: BlurConfig = BlurConfig()) -> np.ndarray:
+    """Draw a PSF ``(h, w)`` (float32, sums to 1) from the mixture of ``cfg``."""
+    kind = rng.choice(4, p=np.asarray(cfg.mixture) / sum(cfg.mixture))
+    if kind == 0:
+        lo, hi = cfg.shake_size
+        return psflib.camera_shake(int(rng.integers(lo, hi + 1)), rng)
+    if kind == 1:
+        return psflib.motion(float(rng.uniform(*cfg.motion_length)), float(rng.uniform(0, 180)))
+    if kind == 2:
+        return psflib.disk(float(rng.uniform(*cfg.disk_radius)))
+    return psflib.gaussian(float(rng.uniform(*cfg.gaussian_sigma)))
+
+
+def _blur_valid(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Blur ``(H, W, C)`` by ``k`` ``(h, w)`` and keep the part the PSF fully covers."""
+    out = fftconvolve(x, k[:, :, None], mode="valid", axes=(0, 1))
+    return out.astype(np.float32)
+
+
+def synthesize_pair(
+    sharp: np.ndarray,
+    patch: int,
+    rng: np.random.Generator,
+    cfg: BlurConfig = BlurConfig(),
+    psf: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Make one (blurred, sharp) training pair from a larger sharp crop.
+
+    Parameters
+    ----------
+    sharp : float32 array ``(patch + 2 m, patch + 2 m, C)`` in [0, 1]
+        sRGB crop with a margin ``m >= cfg.margin`` on each side, so that the blur near
+        the patch's border uses real image content (no boundary artefacts).
+    patch : int
+        Side of the pair's images.
+    rng : numpy Generator
+    cfg : BlurConfig
+    psf : optional ``(h, w)`` PSF; drawn with :func:`random_psf` when None.
+
+    Returns
+    -------
+    blurred, sharp : float32 arrays ``(patch, patch, C)`` in [0, 1]; ``blurred`` is on the
+        8-bit grid.
+    """
+    k = random_psf(rng, cfg) if psf is None else psf
+    m = (sharp.shape[0] - patch) // 2
+    kh, kw = k.shape
+    # Region of the crop whose 'valid' blur lands exactly on the central patch (PSF
+    # centre at (kh // 2, kw // 2), even sizes included).
+    top, left = m - (kh - 1 - kh // 2), m - (kw - 1 - kw // 2)
+    if m < kh // 2 or m < kw // 2:
+        raise ValueError(f"crop margin {m} is smaller than the PSF half-size {kh // 2}")
+    region = sharp[top : top + patch + kh - 1, left : left + patch + kw - 1]
+    target = sharp[m : m + patch, m : m + patch]
+    sigma = float(rng.uniform(*cfg.noise))
+    if rng.uniform() < cfg.p_linear:
+        lin = srgb_to_linear(region)
+        if rng.uniform() < cfg.p_saturate:
+            boost = float(rng.uniform(1.5, 4.0))
+            lin = np.where(lin >= 0.98, lin * boost, lin)
+        y = np.clip(_blur_valid(lin, k), 0.0, 1.0)
+        gain = float(rng.uniform(0.0, cfg.shot_noise))
+        std = np.sqrt(gain * y + sigma**2)
+        y = y + std * rng.standard_normal(y.shape).astype(np.float32)
+        y = linear_to_srgb(y)
+    else:
+        y = _blur_valid(region, k) + rng.normal(0.0, sigma, size=target.shape)
+    return quantize8(y), np.ascontiguousarray(target, dtype=np.float32)
+
+
+def dead_leaves(
+    size: int, rng: np.random.Generator, *, r_min: float = 2.0, r_max: float = 100.0
+) -> np.ndarray:
+    """Procedural dead-leaves image (Achddou et al. 2021): occluding disks of random colour.
+
+    Radii follow a power law ``p(r) ~ r^-3`` on ``[r_min, r_max]`` (scale invariance);
+    disks are drawn front to back until the image is covered.
+
+    Returns
+    -------
+    image : float32 ``(size, size, 3)`` in [0, 1].
+    """
+    img = np.zeros((size, size, 3), np.float32)
+    free = np.ones((size, size), bool)
+    yy, xx = np.mgrid[:size, :size]
+    for _ in range(5000):
+        u = rng.uniform()
+        r = (r_min**-2 - u * (r_min**-2 - r_max**-2)) ** -0.5  # inverse CDF of r^-3
+        cy, cx = rng.uniform(-r, size + r, 2)
+        y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, size)
+        x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, size)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        sub = (yy[y0:y1, x0:x1] - cy) ** 2 + (xx[y0:y1, x0:x1] - cx) ** 2 <= r * r
+        sub &= free[y0:y1, x0:x1]
+        img[y0:y1, x0:x1][sub] = rng.uniform(0, 1, 3)
+        free[y0:y1, x0:x1][sub] = False
+        if not free.any():
+            break
+    return img
