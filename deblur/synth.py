@@ -44,9 +44,9 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     """Linear light in [0, 1] to sRGB values in [0, 1] (inverse of :func:`srgb_to_linear`)."""
     x = np.clip(x, 0.0, 1.0)
-    return np.where(
-        x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055
-    ).astype(np.float32)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(
+        np.float32
+    )
 
 
 def quantize8(x: np.ndarray) -> np.ndarray:

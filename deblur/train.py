@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deblur import synth
-from deblur.io import IMAGE_EXTENSIONS, ImageError, read_image
+from deblur.io import IMAGE_EXTENSIONS, read_image
 from deblur.models import VARIANTS, build_model, resolve_device, save_weights
 
 __all__ = ["TrainConfig", "TrainError", "export_checkpoint", "train"]
@@ -94,7 +94,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         d = dict(d)
-        blur = synth.BlurConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("blur").items()})
+        blur = synth.BlurConfig(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("blur").items()}
+        )
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(blur=blur, **d)
 
@@ -259,15 +261,21 @@ def make_val_set(cfg: TrainConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
         crop = im[y0 : y0 + side, x0 : x0 + side]
         for j in range(4):
             rng = np.random.default_rng([VAL_SEED, n, j])
-            psf = [
-                lambda: synth.psflib.camera_shake(int(rng.integers(11, 32)), rng),
-                lambda: synth.psflib.gaussian(float(rng.uniform(1, 3))),
-                lambda: synth.psflib.disk(float(rng.uniform(2, 5))),
-                lambda: synth.psflib.motion(float(rng.uniform(9, 25)), float(rng.uniform(0, 180))),
-            ][j]()
+            psf = _val_psf(j, rng)
             b, s = synth.synthesize_pair(crop, p, rng, simple, psf=psf)
             out.append((_chw(b)[None], _chw(s)[None]))
     return out
+
+
+def _val_psf(kind: int, rng: np.random.Generator) -> np.ndarray:
+    psflib = synth.psflib
+    if kind == 0:
+        return psflib.camera_shake(int(rng.integers(11, 32)), rng)
+    if kind == 1:
+        return psflib.gaussian(float(rng.uniform(1, 3)))
+    if kind == 2:
+        return psflib.disk(float(rng.uniform(2, 5)))
+    return psflib.motion(float(rng.uniform(9, 25)), float(rng.uniform(0, 180)))
 
 
 # ----------------------------------------------------------------------------- optimisation
@@ -403,9 +411,7 @@ def train(
         ckpt = load_checkpoint(last)
         diff = _config_diff(ckpt["config"], cfg.to_dict())
         if diff:
-            raise TrainError(
-                "--resume with a different config; differing keys: " + ", ".join(diff)
-            )
+            raise TrainError("--resume with a different config; differing keys: " + ", ".join(diff))
     else:
         ckpt = None
         if out.exists() and any(out.iterdir()):
@@ -446,7 +452,7 @@ def train(
             ema.shadow = {k: v.to(device) for k, v in ckpt["ema"].items()}
         step, best, wall = ckpt["step"], ckpt["best_psnr"], ckpt["wall_s"]
         torch.set_rng_state(ckpt["rng"]["torch"])
-        np.random.set_state(ckpt["rng"]["numpy"])
+        np.random.set_state(ckpt["rng"]["numpy"])  # noqa: NPY002
         random.setstate(ckpt["rng"]["python"])
     net: nn.Module = model
     if world > 1:
@@ -473,7 +479,7 @@ def train(
                 "val": last_val,
                 "rng": {
                     "torch": torch.get_rng_state(),
-                    "numpy": np.random.get_state(),
+                    "numpy": np.random.get_state(),  # noqa: NPY002
                     "python": random.getstate(),
                 },
             },
@@ -589,7 +595,9 @@ def _progress_line(row: dict, val: dict, steps: int, eta: float) -> str:
 # ----------------------------------------------------------------------------- export
 
 
-def export_checkpoint(ckpt_path: str | Path, weights_path: str | Path, *, name: str | None = None) -> dict:
+def export_checkpoint(
+    ckpt_path: str | Path, weights_path: str | Path, *, name: str | None = None
+) -> dict:
     """Write a checkpoint's weights (EMA when present) as a self-describing ``.safetensors``
     file plus a JSON model card beside it (``NAME.json``); returns the card."""
     ckpt = load_checkpoint(ckpt_path)
@@ -603,7 +611,10 @@ def export_checkpoint(ckpt_path: str | Path, weights_path: str | Path, *, name: 
     weights_path = Path(weights_path)
     variant = name or weights_path.stem
     save_weights(
-        model, weights_path, variant=variant, extra={"steps": ckpt["step"], "train_variant": cfg.variant}
+        model,
+        weights_path,
+        variant=variant,
+        extra={"steps": ckpt["step"], "train_variant": cfg.variant},
     )
     digest = hashlib.sha256(weights_path.read_bytes()).hexdigest()
     card = {

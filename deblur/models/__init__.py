@@ -90,7 +90,9 @@ def save_weights(
     """
     from safetensors.torch import save_file
 
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    state = {
+        k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()
+    }
     meta = {
         "format": FORMAT,
         "variant": variant,
@@ -193,9 +195,7 @@ def load_model(weights: str | Path | None = None, device: str = "auto") -> Multi
     if weights is None:
         weights = default_weights_path()
         if weights is None:
-            raise WeightsError(
-                f"no shipped weights found in {WEIGHTS_DIR}; pass --weights PATH"
-            )
+            raise WeightsError(f"no shipped weights found in {WEIGHTS_DIR}; pass --weights PATH")
     p = Path(weights).resolve()
     if not p.is_file():
         raise WeightsError(f"{weights}: weights file not found")

@@ -125,9 +125,9 @@ class MultiScaleNet(nn.Module):
             est, feat = self.branch(y, est, feat)
             estimates.insert(0, est)
         full = [
-            e if e.shape[-2:] == x.shape[-2:] else F.interpolate(
-                e, size=x.shape[-2:], mode="bilinear", align_corners=False
-            )
+            e
+            if e.shape[-2:] == x.shape[-2:]
+            else F.interpolate(e, size=x.shape[-2:], mode="bilinear", align_corners=False)
             for e in estimates
         ]
         out = estimates[0] + self.fuse(torch.cat([e - x for e in full], dim=1))
