@@ -1,0 +1,255 @@
+"""One entry point for every restoration method: :func:`restore`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["BOUNDARIES", "DEVICES", "METHODS", "restore"]
+
+METHODS = ("net", "rl", "wiener")
+"""Restoration methods: the network, Richardson-Lucy and Wiener deconvolution."""
+
+BOUNDARIES = ("reflect", "periodic", "zero")
+"""Boundary handling of the blur model for ``rl`` and ``wiener``."""
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+"""Devices the network can run on; ``auto`` picks CUDA, then MPS, then the CPU."""
+
+
+def _as_psf(psf: Any) -> np.ndarray:
+    from deblur.psf import parse_psf, validate_psf
+
+    if isinstance(psf, (str, Path)):
+        return parse_psf(str(psf))
+    if hasattr(psf, "detach"):  # a torch tensor
+        psf = psf.detach().cpu().numpy()
+    return validate_psf(np.asarray(psf))
+
+
+def _scale(dtype: Any) -> float | None:
+    """Divisor that maps an integer image dtype to [0, 1]; None for floats."""
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    if np.issubdtype(dtype, np.floating):
+        return None
+    raise ValueError(f"unsupported image dtype {dtype}: expected uint8, uint16 or float")
+
+
+def _numpy_to_bchw(image: np.ndarray) -> tuple[torch.Tensor, np.ndarray | None]:
+    """(H,W) / (H,W,C) array -> float32 (1,C',H,W) colour tensor and alpha (H,W) or None."""
+    import torch
+
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(
+            f"expected an image of shape (H, W) or (H, W, C) with C in 1..4, got {image.shape}"
+        )
+    scale = _scale(image.dtype)
+    x = image.astype(np.float32)
+    if scale is not None:
+        x /= scale
+    alpha = None
+    if x.shape[2] in (2, 4):
+        alpha, x = x[:, :, -1].copy(), x[:, :, :-1]
+    t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+    return t, alpha
+
+
+def _restore_bchw(
+    x: torch.Tensor,
+    method: str,
+    *,
+    weights: Any,
+    psf: np.ndarray | None,
+    iterations: int,
+    nsr: float,
+    boundary: str,
+    accelerate: bool,
+    tile: int | None,
+    tile_overlap: int | None,
+    device: str,
+) -> torch.Tensor:
+    """Restore a float32 (B,C,H,W) colour tensor (C in {1, 3}) in [0, 1]."""
+    if method == "net":
+        from deblur.models import load_model
+        from deblur.restore.network import run_network
+
+        model = load_model(weights, device=device)
+        param = next(model.parameters(), None)
+        dev = param.device if param is not None else x.device
+        extra = {} if tile_overlap is None else {"overlap": tile_overlap}
+        out = run_network(model, x.to(dev), tile=tile, **extra)
+        return out.to(x.device)
+
+    from deblur.psf import check_psf_fits
+    from deblur.restore.classical import richardson_lucy, wiener
+
+    check_psf_fits(psf, tuple(x.shape[-2:]))
+    if method == "rl":
+        return richardson_lucy(
+            x, psf, iterations, boundary=boundary, accelerate=accelerate, clip=True
+        )
+    return wiener(x, psf, nsr, boundary=boundary)
+
+
+def restore(
+    image: np.ndarray | torch.Tensor,
+    method: str = "net",
+    *,
+    weights: str | Path | None = None,
+    psf: np.ndarray | str | Path | None = None,
+    iterations: int = 30,
+    nsr: float = 1e-2,
+    boundary: str = "reflect",
+    accelerate: bool = False,
+    tile: int | None = None,
+    tile_overlap: int | None = None,
+    device: str = "auto",
+) -> np.ndarray | torch.Tensor:
+    """Remove blur from an image with the network or a classical deconvolution.
+
+    Parameters
+    ----------
+    image : ndarray or torch.Tensor
+        A numpy image of shape ``(H, W)`` (grey), ``(H, W, 1)``, ``(H, W, 3)`` (RGB),
+        ``(H, W, 2)`` (grey + alpha) or ``(H, W, 4)`` (RGBA), dtype uint8 (0..255),
+        uint16 (0..65535) or float (0..1, sRGB values); or a tensor of shape
+        ``(B, C, H, W)`` with C in 1..4 (2 and 4: the last channel is alpha), same
+        dtypes and ranges. Alpha is passed through untouched (only rescaled to
+        [0, 1] for integer input); only the colour channels are restored.
+    method : {"net", "rl", "wiener"}
+        ``net``: the blind (kernel-free) deblurring network. ``rl``:
+        Richardson-Lucy deconvolution. ``wiener``: Wiener deconvolution. The
+        last two need ``psf``.
+    weights : str or Path, optional
+        Network weights file (``net`` only); None uses the shipped weights.
+    psf : ndarray of shape (h, w), str or Path, optional
+        The blur kernel for ``rl`` and ``wiener``: an array (non-negative, normalised
+        to sum 1 here), a spec string (``gaussian:2.0``, ``disk:4``, ``motion:21,45``,
+        ``shake:SIZE,SEED``) or a ``.npy``/image file (see :func:`deblur.psf.parse_psf`).
+        Must be smaller than the image. Not accepted by ``net``.
+    iterations : int
+        Richardson-Lucy iterations (``rl`` only), >= 1.
+    nsr : float
+        Noise-to-signal power ratio regularising Wiener deconvolution (``wiener``
+        only), > 0.
+    boundary : {"reflect", "periodic", "zero"}
+        How ``rl`` and ``wiener`` model the image beyond its edges.
+    accelerate : bool
+        Use accelerated Richardson-Lucy (``rl`` only).
+    tile : int, optional
+        Run the network on tiles of this many pixels a side to bound memory
+        (``net`` only); 0 never tiles; None tiles only very large images
+        (see :func:`deblur.restore.network.run_network`).
+    tile_overlap : int, optional
+        Overlap of neighbouring tiles in pixels (``net`` only), >= 0; None uses the
+        network runner's default.
+    device : {"auto", "cpu", "cuda", "mps"}
+        Where the network runs (``net`` only); the result comes back on the
+        input's device.
+
+    Returns
+    -------
+    ndarray or torch.Tensor
+        The restored image, float32 in [0, 1], of the same kind and shape as
+        ``image`` (alpha channel included).
+
+    Raises
+    ------
+    ValueError
+        On an unknown method or option value, a missing or invalid PSF for ``rl`` or
+        ``wiener``, a PSF given to ``net``, a PSF larger than the image, or an
+        unsupported image shape or dtype. ``deblur.models.WeightsError`` (a
+        ValueError) for missing or unusable weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deblur import restore
+    >>> blurry = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
+    >>> sharp = restore(blurry, "wiener", psf="gaussian:1.5")
+    >>> sharp.shape, sharp.dtype
+    ((64, 64, 3), dtype('float32'))
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"unknown boundary {boundary!r}: expected one of {', '.join(BOUNDARIES)}")
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}: expected one of {', '.join(DEVICES)}")
+    if method == "net":
+        if psf is not None:
+            raise ValueError("method 'net' is blind and takes no PSF; use 'rl' or 'wiener'")
+        if tile is not None and tile < 0:
+            raise ValueError(f"tile must be >= 0 pixels (0: no tiling), got {tile}")
+        if tile_overlap is not None and tile_overlap < 0:
+            raise ValueError(f"tile overlap must be >= 0, got {tile_overlap}")
+        kernel = None
+    else:
+        if psf is None:
+            raise ValueError(f"method {method!r} needs a PSF (psf=...)")
+        if method == "rl" and iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {iterations}")
+        if method == "wiener" and not nsr > 0:
+            raise ValueError(f"nsr must be > 0, got {nsr}")
+        kernel = _as_psf(psf)
+    options = dict(
+        weights=weights,
+        psf=kernel,
+        iterations=iterations,
+        nsr=nsr,
+        boundary=boundary,
+        accelerate=accelerate,
+        tile=tile,
+        tile_overlap=tile_overlap,
+        device=device,
+    )
+
+    import torch
+
+    with torch.no_grad():
+        if isinstance(image, torch.Tensor):
+            return _restore_tensor(image, method, options)
+        if not isinstance(image, np.ndarray):
+            raise ValueError(f"expected a numpy array or torch tensor, got {type(image).__name__}")
+        x, alpha = _numpy_to_bchw(image)
+        y = _restore_bchw(x, method, **options).clamp(0, 1)
+        out = y[0].permute(1, 2, 0).cpu().numpy().astype(np.float32, copy=False)
+        if alpha is not None:
+            out = np.concatenate([out, alpha[:, :, None]], axis=2)
+        elif image.ndim == 2:
+            out = out[:, :, 0]
+        return np.ascontiguousarray(out)
+
+
+def _restore_tensor(image: torch.Tensor, method: str, options: dict) -> torch.Tensor:
+    import torch
+
+    if image.ndim != 4 or image.shape[1] not in (1, 2, 3, 4):
+        raise ValueError(
+            f"expected a tensor of shape (B, C, H, W) with C in 1..4, got {tuple(image.shape)}"
+        )
+    if image.dtype == torch.uint8:
+        x = image.float() / 255.0
+    elif image.dtype == torch.uint16:
+        x = image.float() / 65535.0
+    elif image.dtype.is_floating_point:
+        x = image.float()
+    else:
+        raise ValueError(f"unsupported tensor dtype {image.dtype}: expected uint8, uint16 or float")
+    alpha = None
+    if x.shape[1] in (2, 4):
+        x, alpha = x[:, :-1], x[:, -1:]
+    y = _restore_bchw(x.contiguous(), method, **options).to(torch.float32).clamp(0, 1)
+    if alpha is not None:
+        y = torch.cat([y, alpha.to(y.device)], dim=1)
+    return y

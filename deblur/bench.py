@@ -1,0 +1,303 @@
+"""Benchmark restoration methods on a paired dataset (see :mod:`deblur.data`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deblur.data import Pair, find_pairs
+
+__all__ = [
+    "BENCH_METHODS",
+    "default_methods",
+    "format_table",
+    "parse_methods",
+    "run_benchmark",
+    "write_csv",
+    "write_json",
+]
+
+BENCH_METHODS = ("none", "rl", "wiener", "net")
+"""``none`` scores the blurred input itself (the baseline); the others as in restore."""
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, key)``, called after each pair."""
+
+
+def parse_methods(spec: str | Iterable[str]) -> list[str]:
+    """``"none,rl"`` or ``["none", "rl"]`` -> validated list without repeats, in order."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    methods: list[str] = []
+    for m in (s.strip().lower() for s in items):
+        if not m:
+            continue
+        if m not in BENCH_METHODS:
+            raise ValueError(
+                f"unknown benchmark method {m!r}: expected some of {', '.join(BENCH_METHODS)}"
+            )
+        if m not in methods:
+            methods.append(m)
+    if not methods:
+        raise ValueError(f"no benchmark methods given: expected some of {', '.join(BENCH_METHODS)}")
+    return methods
+
+
+def default_methods(pairs: Sequence[Pair], net: bool) -> list[str]:
+    """``none``, plus ``rl`` and ``wiener`` when every pair has a PSF, plus ``net`` if asked."""
+    methods = ["none"]
+    if pairs and all(p.psf is not None for p in pairs):
+        methods += ["rl", "wiener"]
+    if net:
+        methods.append("net")
+    return methods
+
+
+def _expected_psf(pair: Pair) -> Path:
+    """Where the PSF of ``pair`` would be: ``psf/<path below blur/>.npy`` beside ``blur/``."""
+    for parent in pair.blur.parents:
+        if parent.name == "blur":
+            return parent.parent / "psf" / pair.blur.relative_to(parent).with_suffix(".npy")
+    return pair.blur.with_suffix(".npy")
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def run_benchmark(
+    root: str | Path,
+    methods: str | Iterable[str],
+    *,
+    iterations: int = 30,
+    nsr: float = 1e-2,
+    crop: int = 0,
+    shift: int = 0,
+    y_channel: bool = False,
+    weights: str | Path | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+    pairs: Sequence[Pair] | None = None,
+) -> dict[str, Any]:
+    """Restore every pair of a dataset with each method and score it against the sharp image.
+
+    Parameters
+    ----------
+    root : str or Path
+        Dataset folder (layout in :mod:`deblur.data`).
+    methods : str or iterable of str
+        Some of ``none`` (the blurred input, unrestored), ``rl``, ``wiener`` (both use
+        the pair's ``psf/NAME.npy``) and ``net``; a comma-separated string is accepted.
+    iterations, nsr :
+        Richardson-Lucy iterations and Wiener noise-to-signal ratio.
+    crop, shift, y_channel :
+        Metric settings passed to :func:`deblur.metrics.psnr` and
+        :func:`deblur.metrics.ssim`: pixels cropped from each border, largest
+        alignment shift searched in pixels, and scoring on the luma (Y) channel.
+    weights, device :
+        Network weights (None: shipped default) and device, for ``net``.
+    progress : callable, optional
+        ``progress(done, total, key)`` called after each pair.
+    pairs : sequence of Pair, optional
+        The pairs to score; default ``find_pairs(root)``.
+
+    Returns
+    -------
+    dict
+        ``dataset``; ``settings`` (the options above); ``methods``; ``images``: one row
+        per pair and method ``{"key", "method", "psnr", "ssim", "seconds", "error"}``
+        where ``error`` is None or a one-line reason (then the scores are None), e.g.
+        a missing PSF; ``mean``: per method ``{"psnr", "ssim", "seconds", "count",
+        "failed"}`` over the pairs that succeeded (None when none did). ``seconds`` is
+        the restoration time alone (0 for ``none``), without file I/O.
+
+    Raises
+    ------
+    ValueError
+        On bad methods, a dataset without pairs, or unusable network weights.
+    """
+    from deblur.api import restore
+    from deblur.io import read_image
+    from deblur.metrics import psnr, ssim
+    from deblur.psf import load_psf
+
+    methods = parse_methods(methods)
+    pairs = list(find_pairs(root) if pairs is None else pairs)
+    if "net" in methods:
+        from deblur.models import load_model
+
+        load_model(weights, device=device)  # fail early on bad weights
+    metric = dict(crop=crop, shift=shift, y_channel=y_channel)
+    rows: list[dict[str, Any]] = []
+    for done, pair in enumerate(pairs, 1):
+        try:
+            blurred = read_image(pair.blur).color
+            sharp = read_image(pair.sharp).color
+            if blurred.shape != sharp.shape:
+                raise ValueError(
+                    f"{pair.key}: blurred image {blurred.shape} and sharp image "
+                    f"{sharp.shape} differ in shape"
+                )
+            pair_error = None
+        except (ValueError, OSError) as e:
+            pair_error = _one_line(e)
+        kernel = None
+        for method in methods:
+            row: dict[str, Any] = dict(
+                key=pair.key, method=method, psnr=None, ssim=None, seconds=None, error=pair_error
+            )
+            rows.append(row)
+            if pair_error:
+                continue
+            try:
+                if method == "none":
+                    out, seconds = blurred, 0.0
+                else:
+                    options: dict[str, Any] = {}
+                    if method in ("rl", "wiener"):
+                        if pair.psf is None:
+                            raise ValueError(
+                                f"{pair.key}: no PSF for method {method} "
+                                f"(expected {_expected_psf(pair)})"
+                            )
+                        if kernel is None:
+                            kernel = load_psf(pair.psf)
+                        options = dict(psf=kernel, iterations=iterations, nsr=nsr)
+                    else:
+                        options = dict(weights=weights, device=device)
+                    start = time.perf_counter()
+                    out = restore(blurred, method, **options)
+                    seconds = time.perf_counter() - start
+                row["psnr"] = float(psnr(out, sharp, **metric))
+                row["ssim"] = float(ssim(out, sharp, **metric))
+                row["seconds"] = seconds
+            except (ValueError, OSError) as e:
+                row["error"] = _one_line(e)
+        if progress is not None:
+            progress(done, len(pairs), pair.key)
+
+    mean: dict[str, dict[str, Any]] = {}
+    for method in methods:
+        ok = [r for r in rows if r["method"] == method and r["error"] is None]
+        mean[method] = dict(
+            psnr=float(np.mean([r["psnr"] for r in ok])) if ok else None,
+            ssim=float(np.mean([r["ssim"] for r in ok])) if ok else None,
+            seconds=float(np.mean([r["seconds"] for r in ok])) if ok else None,
+            count=len(ok),
+            failed=len(pairs) - len(ok),
+        )
+    return dict(
+        dataset=str(root),
+        settings=dict(
+            crop=crop,
+            shift=shift,
+            y_channel=y_channel,
+            iterations=iterations,
+            nsr=nsr,
+            weights=None if weights is None else str(weights),
+            device=device,
+        ),
+        methods=methods,
+        pairs=len(pairs),
+        images=rows,
+        mean=mean,
+    )
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror and e.filename:
+        return f"{e.filename}: {e.strerror}"
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def metric_settings(results: dict[str, Any]) -> str:
+    """A one-line description of how the scores were computed."""
+    s = results["settings"]
+    channels = "the Y (luma) channel" if s["y_channel"] else "all channels"
+    return (
+        f"PSNR (dB) and SSIM on {channels}, sRGB values in [0, 1], "
+        f"{s['crop']} px border crop, alignment shift search +/-{s['shift']} px"
+    )
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The mean results as a text table, headed by the dataset and metric settings."""
+
+    def num(x: float | None, fmt: str) -> str:
+        return "-" if x is None else format(x, fmt)
+
+    lines = [
+        f"dataset: {results['dataset']} ({results['pairs']} pairs)",
+        f"metrics: {metric_settings(results)}",
+        "",
+        f"{'method':<8} {'images':>7} {'failed':>7} {'PSNR':>8} {'SSIM':>7} {'s/image':>9}",
+    ]
+    for method in results["methods"]:
+        m = results["mean"][method]
+        lines.append(
+            f"{method:<8} {m['count']:>7} {m['failed']:>7} {num(m['psnr'], '.2f'):>8} "
+            f"{num(m['ssim'], '.4f'):>7} {num(m['seconds'], '.3f'):>9}"
+        )
+    return "\n".join(lines)
+
+
+def _atomic_write(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(results: dict[str, Any], path: str | Path) -> Path:
+    """Write the results as JSON (atomically); non-finite scores become null."""
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, float):
+            return _finite(x)
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [clean(v) for v in x]
+        return x
+
+    return _atomic_write(path, json.dumps(clean(results), indent=2, allow_nan=False) + "\n")
+
+
+CSV_COLUMNS = ("key", "method", "psnr", "ssim", "seconds", "error")
+
+
+def write_csv(results: dict[str, Any], path: str | Path) -> Path:
+    """Write one row per image and method, then one ``MEAN`` row per method (atomically)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in results["images"]:
+        w.writerow(["" if r[c] is None else r[c] for c in CSV_COLUMNS])
+    for method in results["methods"]:
+        m = results["mean"][method]
+        error = f"{m['failed']} failed" if m["failed"] else ""
+        w.writerow(
+            [
+                "MEAN",
+                method,
+                *("" if m[c] is None else m[c] for c in ("psnr", "ssim", "seconds")),
+                error,
+            ]
+        )
+    return _atomic_write(path, buf.getvalue())
