@@ -672,6 +672,174 @@ def benchmark(
         raise typer.Exit(1)
 
 
+# --- train / export ----------------------------------------------------------------------
+
+
+@app.command()
+@_cli_errors
+def train(
+    datasets: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="DATASET",
+            help="Pair datasets (blur/, sharp/; GoPro works as is).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", metavar="RUN_DIR", help="Run folder (checkpoints, log).")
+    ] = ...,  # type: ignore[assignment]
+    pairs: Annotated[
+        list[Path] | None,
+        typer.Option("--pairs", metavar="LIST", help="RealBlur-style list: 'sharp blur' lines."),
+    ] = None,
+    pairs_root: Annotated[
+        Path | None,
+        typer.Option("--pairs-root", metavar="DIR", help="Root of --pairs paths [list's folder]."),
+    ] = None,
+    sharp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sharp", metavar="PATH", help="Sharp photos to blur on the fly (folder/file/glob)."
+        ),
+    ] = None,
+    skimage_data: Annotated[
+        bool, typer.Option("--skimage-data", help="Add scikit-image's bundled photos.")
+    ] = False,
+    dead_leaves: Annotated[
+        float,
+        typer.Option(
+            "--dead-leaves", min=0, max=1, metavar="P", help="Share of dead-leaves images."
+        ),
+    ] = 0.0,
+    val: Annotated[
+        list[Path] | None,
+        typer.Option("--val", metavar="DATASET", help="Validation pair dataset."),
+    ] = None,
+    val_sharp: Annotated[
+        list[str] | None,
+        typer.Option("--val-sharp", metavar="PATH", help="Validation photos (seeded blur)."),
+    ] = None,
+    variant: Annotated[str, typer.Option("--variant", help="Network variant.")] = "base",
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps in all.")] = 20000,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Global batch size.")] = 8,
+    patch: Annotated[int, typer.Option("--patch", min=16, help="Training patch side (px).")] = 128,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW).")] = 1e-3,
+    ema: Annotated[float, typer.Option("--ema", help="EMA decay of weights (0: off).")] = 0.999,
+    fft_loss: Annotated[float, typer.Option("--fft-loss", help="Weight of FFT L1 loss.")] = 0.05,
+    max_shake: Annotated[
+        int, typer.Option("--max-shake", min=7, help="Largest camera-shake PSF (px).")
+    ] = 41,
+    max_noise: Annotated[
+        float, typer.Option("--max-noise", min=0, help="Largest noise std ([0, 1] scale).")
+    ] = 0.02,
+    p_linear: Annotated[
+        float,
+        typer.Option("--p-linear", min=0, max=1, help="Share of pairs blurred in linear light."),
+    ] = 0.5,
+    val_patch: Annotated[
+        int, typer.Option("--val-patch", min=16, help="Side of validation crops (px).")
+    ] = 256,
+    val_every: Annotated[int, typer.Option("--val-every", min=1, help="Validate every N.")] = 500,
+    ckpt_every: Annotated[
+        int, typer.Option("--ckpt-every", min=1, help="Write last.ckpt every N steps.")
+    ] = 200,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue RUN_DIR/last.ckpt.")] = False,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the data stream.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Loader processes.")] = 1,
+    dist_timeout: Annotated[
+        float, typer.Option("--dist-timeout", min=1, help="Process-group timeout (s), torchrun.")
+    ] = 1800.0,
+    device: DeviceOpt = Device.auto,
+    threads: Threads = None,
+) -> None:
+    """Train the network on blur/sharp pairs and/or sharp photos blurred on the fly."""
+    import dataclasses
+
+    from deblur import synth
+    from deblur.train import TrainConfig
+    from deblur.train import train as run
+
+    blur = dataclasses.replace(
+        synth.BlurConfig(),
+        shake_size=(7, max_shake),
+        noise=(0.0, max_noise),
+        p_linear=p_linear,
+    )
+    cfg = TrainConfig(
+        out=str(out),
+        datasets=tuple(str(d) for d in datasets or ()),
+        pairs=tuple(str(p) for p in pairs or ()),
+        pairs_root=str(pairs_root) if pairs_root else None,
+        sharp=tuple(sharp or ()),
+        skimage_data=skimage_data,
+        dead_leaves=dead_leaves,
+        val=tuple(str(v) for v in val or ()),
+        val_sharp=tuple(val_sharp or ()),
+        variant=variant,
+        steps=steps,
+        batch=batch,
+        patch=patch,
+        lr=lr,
+        ema=ema,
+        fft_loss=fft_loss,
+        blur=blur,
+        val_patch=val_patch,
+        val_every=val_every,
+        ckpt_every=ckpt_every,
+        seed=seed,
+        workers=workers,
+        device=Device(device).value,
+    )
+    _set_threads(threads)
+    rank = int(os.environ.get("RANK", "0"))
+
+    def progress(line: str) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\x1b[K" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    try:
+        row = run(cfg, resume=resume, progress=progress if rank == 0 else None,
+                  dist_timeout=dist_timeout)  # fmt: skip
+    except KeyboardInterrupt as e:
+        typer.echo(f"\n{e}; continue with --resume", err=True)
+        raise typer.Exit(130) from None
+    if rank == 0:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+        best = row.get("val_psnr")
+        tail = f", last val PSNR {best:.2f} dB" if best is not None else ""
+        typer.echo(f"trained {row['step']} steps into {out}{tail}")
+
+
+@app.command()
+@_cli_errors
+def export(
+    checkpoint: Annotated[
+        Path, typer.Argument(metavar="CHECKPOINT", help="RUN_DIR/best.ckpt or last.ckpt.")
+    ],
+    weights: Annotated[
+        Path,
+        typer.Argument(metavar="WEIGHTS", help="Output .safetensors (a NAME.json card beside it)."),
+    ],
+    overwrite: Overwrite = False,
+) -> None:
+    """Write a checkpoint's weights as a self-describing .safetensors file and a model card."""
+    from deblur.train import export_checkpoint
+
+    if not checkpoint.is_file():
+        raise UsageError(f"{checkpoint}: no such checkpoint")
+    if weights.suffix != ".safetensors":
+        raise UsageError(f"{weights}: the weights file must end in .safetensors")
+    if weights.exists() and not overwrite:
+        raise UsageError(f"{weights}: exists (use --overwrite to replace it)")
+    card = export_checkpoint(checkpoint, weights)
+    typer.echo(f"wrote {weights} ({card['training']['steps']} steps, sha256 {card['sha256'][:12]})")
+
+
 def main() -> None:
     """Run the command line (``python -m deblur`` and the ``deblur`` script)."""
     app(prog_name="deblur")
