@@ -5,7 +5,7 @@ blurred by ``camera_shake(15, seed=3)`` with the reflect boundary and 0.5 % Gaus
 (sigma = 0.005, then clipped to [0, 1]). Timed, each as the median of ``--repeats`` runs:
 
 - ``skimage.restoration.richardson_lucy`` on each float32 channel, 30 iterations;
-- ``deblur.restore.richardson_lucy``, 30 iterations (default reflect boundary), and with
+- ``deblur.restoration.richardson_lucy``, 30 iterations (default reflect boundary), and with
   ``boundary="zero"`` (scikit-image's own model) for a like-for-like comparison;
 - ``accelerate=True`` with the fewest iterations reaching scikit-image's 30-iteration PSNR,
   and with the fewest reaching deblur's own plain 30-iteration PSNR (both the whole-image
@@ -36,7 +36,7 @@ from skimage.restoration import richardson_lucy as sk_richardson_lucy
 
 from deblur.metrics import psnr
 from deblur.psf import blur, camera_shake
-from deblur.restore import richardson_lucy
+from deblur.restoration import richardson_lucy
 
 ITERATIONS = 30
 SEED = 3

@@ -8,16 +8,14 @@ is loaded only when something needs it.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "restore": "deblur.api",
-    "richardson_lucy": "deblur.restore.classical",
-    "wiener": "deblur.restore.classical",
+    "richardson_lucy": "deblur.restoration.classical",
+    "wiener": "deblur.restoration.classical",
     "psnr": "deblur.metrics",
     "ssim": "deblur.metrics",
     "load_image": "deblur.io",
@@ -32,27 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from deblur.io import save_image as save_image
     from deblur.metrics import psnr as psnr
     from deblur.metrics import ssim as ssim
-    from deblur.restore.classical import richardson_lucy as richardson_lucy
-    from deblur.restore.classical import wiener as wiener
-
-
-class _Package(types.ModuleType):
-    """The ``deblur`` module, keeping ``deblur.restore`` the function.
-
-    ``deblur.restore`` is both the function exported here and the name of the
-    ``deblur/restore/`` subpackage. Importing a submodule makes Python set the
-    package attribute ``restore`` to the subpackage; that assignment is ignored so
-    ``deblur.restore`` stays the function. Import the subpackage's modules with
-    ``from deblur.restore.classical import ...`` (it is always in ``sys.modules``).
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "restore" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+    from deblur.restoration.classical import richardson_lucy as richardson_lucy
+    from deblur.restoration.classical import wiener as wiener
 
 
 def __getattr__(name: str) -> Any:

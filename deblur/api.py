@@ -81,7 +81,7 @@ def _restore_bchw(
     """Restore a float32 (B,C,H,W) colour tensor (C in {1, 3}) in [0, 1]."""
     if method == "net":
         from deblur.models import load_model
-        from deblur.restore.network import run_network
+        from deblur.restoration.network import run_network
 
         model = load_model(weights, device=device)
         param = next(model.parameters(), None)
@@ -91,7 +91,7 @@ def _restore_bchw(
         return out.to(x.device)
 
     from deblur.psf import check_psf_fits
-    from deblur.restore.classical import richardson_lucy, wiener
+    from deblur.restoration.classical import richardson_lucy, wiener
 
     check_psf_fits(psf, tuple(x.shape[-2:]))
     if method == "rl":
@@ -149,7 +149,7 @@ def restore(
     tile : int, optional
         Run the network on tiles of this many pixels a side to bound memory
         (``net`` only); 0 never tiles; None tiles only very large images
-        (see :func:`deblur.restore.network.run_network`).
+        (see :func:`deblur.restoration.network.run_network`).
     tile_overlap : int, optional
         Overlap of neighbouring tiles in pixels (``net`` only), >= 0; None uses the
         network runner's default.

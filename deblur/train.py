@@ -648,6 +648,7 @@ def export_checkpoint(
     with os.fdopen(fd, "w") as fh:
         json.dump(card, fh, indent=2)
         fh.write("\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, card_path)
     return card
 

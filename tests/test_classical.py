@@ -9,7 +9,7 @@ from skimage.restoration import richardson_lucy as sk_richardson_lucy
 
 from deblur.metrics import psnr
 from deblur.psf import BOUNDARIES, blur, gaussian
-from deblur.restore import richardson_lucy, wiener
+from deblur.restoration import richardson_lucy, wiener
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -19,7 +19,7 @@ from deblur.models import (
     save_weights,
 )
 from deblur.models.blocks import IRDUnit, ResBlock
-from deblur.restore.network import run_network, tile_starts
+from deblur.restoration.network import run_network, tile_starts
 from deblur.train import TrainConfig, multiscale_loss
 
 TINY = VARIANTS["tiny"]

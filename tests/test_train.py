@@ -12,7 +12,7 @@ import torch
 from deblur import synth
 from deblur.io import write_image
 from deblur.models import build_model, load_weights
-from deblur.restore.network import run_network
+from deblur.restoration.network import run_network
 from deblur.train import (
     TrainConfig,
     TrainError,
