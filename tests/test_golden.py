@@ -36,3 +36,22 @@ def test_shipped_weights_reproduce_golden_output():
     np.testing.assert_allclose(y, data["output"], atol=1e-4)
     # and the network does something: the output is not the input
     assert np.abs(y - data["input"]).mean() > 1e-3
+
+
+def test_wheel_packages_the_weights(tmp_path):
+    """A built wheel carries weights/ as deblur/weights (found without the working directory)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    repo = Path(__file__).resolve().parent.parent
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(repo)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    (wheel,) = tmp_path.glob("deblur-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert f"deblur/weights/{DEFAULT_VARIANT}.safetensors" in names
+    assert f"deblur/weights/{DEFAULT_VARIANT}.json" in names
