@@ -10,7 +10,8 @@ Steps (each a sub-command; ``all`` runs them in order):
            (best mean PSNR over a grid), written to ``results/baselines.json``.
 ``run``    ``deblur benchmark`` on each test set with none, wiener, rl (tuned, true PSF) and
            net (blind), JSON per set in ``results/quality_<set>.json``.
-``table``  the README's results table (Markdown) from that JSON, to ``results/quality.md``.
+``table``  the README's results table (Markdown) from that JSON, to ``results/quality.md``
+           and into README.md between its ``results:begin``/``results:end`` markers.
 
 The photos come from ``../shared/data/photos`` (never copied into the project); the sets
 are written under ``benchmarks/data/`` (ignored by git).
@@ -148,6 +149,12 @@ def table() -> str:
     s += ", ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in secs.items()) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "quality.md").write_text(s)
+    readme = HERE.parent / "README.md"
+    text = readme.read_text()
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        readme.write_text(head + begin + "\n" + s + end + rest.split(end, 1)[1])
     print(s)
     return s
 
