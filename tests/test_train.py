@@ -150,3 +150,13 @@ def test_unreadable_image_names_the_file(tmp_path, photos):
     (d / "broken.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="broken.png"):
         train(_cfg(tmp_path, photos))
+
+
+def test_missing_partner_names_the_file(tmp_path):
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "ds" / "blur" / "a.png", _photo(rng))
+    write_image(tmp_path / "ds" / "sharp" / "a.png", _photo(rng))
+    write_image(tmp_path / "ds" / "blur" / "lonely.png", _photo(rng))
+    cfg = TrainConfig(out=str(tmp_path / "r"), datasets=(str(tmp_path / "ds"),), variant="tiny")
+    with pytest.raises(ValueError, match="lonely.png"):
+        train(cfg)
