@@ -12,15 +12,6 @@ from deblur.psf import BOUNDARIES, blur, gaussian
 from deblur.restoration import richardson_lucy, wiener
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy machine they stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def scene(h: int = 48, w: int = 48) -> np.ndarray:
     """Piecewise-smooth gray test image in [0.05, 0.9], float32 ``(h, w)``."""
     yy, xx = np.mgrid[:h, :w]

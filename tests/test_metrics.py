@@ -15,15 +15,6 @@ from deblur.metrics import psnr, ssim
 SK_SSIM = dict(gaussian_weights=True, use_sample_covariance=False, sigma=1.5, data_range=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy machine they stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def pair(shape, seed=0, noise=0.05):
     rng = np.random.default_rng(seed)
     ref = rng.random(shape)

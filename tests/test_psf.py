@@ -28,15 +28,6 @@ from deblur.psf import (
 METHODS = ("fft", "direct")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy machine they stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def centre_of_mass(k: np.ndarray) -> tuple[float, float]:
     yy, xx = np.indices(k.shape)
     return float((yy * k).sum() / k.sum()), float((xx * k).sum() / k.sum())
