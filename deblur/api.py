@@ -32,38 +32,6 @@ def _as_psf(psf: Any) -> np.ndarray:
     return validate_psf(np.asarray(psf))
 
 
-def _scale(dtype: Any) -> float | None:
-    """Divisor that maps an integer image dtype to [0, 1]; None for floats."""
-    if dtype == np.uint8:
-        return 255.0
-    if dtype == np.uint16:
-        return 65535.0
-    if np.issubdtype(dtype, np.floating):
-        return None
-    raise ValueError(f"unsupported image dtype {dtype}: expected uint8, uint16 or float")
-
-
-def _numpy_to_bchw(image: np.ndarray) -> tuple[torch.Tensor, np.ndarray | None]:
-    """(H,W) / (H,W,C) array -> float32 (1,C',H,W) colour tensor and alpha (H,W) or None."""
-    import torch
-
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
-        raise ValueError(
-            f"expected an image of shape (H, W) or (H, W, C) with C in 1..4, got {image.shape}"
-        )
-    scale = _scale(image.dtype)
-    x = image.astype(np.float32)
-    if scale is not None:
-        x /= scale
-    alpha = None
-    if x.shape[2] in (2, 4):
-        alpha, x = x[:, :, -1].copy(), x[:, :, :-1]
-    t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
-    return t, alpha
-
-
 def _restore_bchw(
     x: torch.Tensor,
     method: str,
@@ -216,40 +184,16 @@ def restore(
 
     import torch
 
-    with torch.no_grad():
-        if isinstance(image, torch.Tensor):
-            return _restore_tensor(image, method, options)
-        if not isinstance(image, np.ndarray):
-            raise ValueError(f"expected a numpy array or torch tensor, got {type(image).__name__}")
-        x, alpha = _numpy_to_bchw(image)
-        y = _restore_bchw(x, method, **options).clamp(0, 1)
-        out = y[0].permute(1, 2, 0).cpu().numpy().astype(np.float32, copy=False)
-        if alpha is not None:
-            out = np.concatenate([out, alpha[:, :, None]], axis=2)
-        elif image.ndim == 2:
-            out = out[:, :, 0]
-        return np.ascontiguousarray(out)
+    from deblur.io import as_bchw
 
-
-def _restore_tensor(image: torch.Tensor, method: str, options: dict) -> torch.Tensor:
-    import torch
-
-    if image.ndim != 4 or image.shape[1] not in (1, 2, 3, 4):
-        raise ValueError(
-            f"expected a tensor of shape (B, C, H, W) with C in 1..4, got {tuple(image.shape)}"
-        )
-    if image.dtype == torch.uint8:
-        x = image.float() / 255.0
-    elif image.dtype == torch.uint16:
-        x = image.float() / 65535.0
-    elif image.dtype.is_floating_point:
-        x = image.float()
-    else:
-        raise ValueError(f"unsupported tensor dtype {image.dtype}: expected uint8, uint16 or float")
+    x, back = as_bchw(image)
+    if x.shape[1] not in (1, 2, 3, 4):
+        raise ValueError(f"expected 1 to 4 channels (C in (B, C, H, W)), got {x.shape[1]}")
     alpha = None
-    if x.shape[1] in (2, 4):
-        x, alpha = x[:, :-1], x[:, -1:]
-    y = _restore_bchw(x.contiguous(), method, **options).to(torch.float32).clamp(0, 1)
+    if x.shape[1] in (2, 4):  # the last channel is alpha: passed through untouched
+        x, alpha = x[:, :-1].contiguous(), x[:, -1:]
+    with torch.no_grad():
+        y = _restore_bchw(x, method, **options).to(torch.float32).clamp(0, 1)
     if alpha is not None:
         y = torch.cat([y, alpha.to(y.device)], dim=1)
-    return y
+    return back(y)

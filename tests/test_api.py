@@ -106,7 +106,7 @@ def test_bad_arguments(kwargs, match):
 def test_bad_images():
     with pytest.raises(ValueError, match="shape"):
         restore(np.zeros((4, 8, 8, 3), np.float32), "wiener", psf="disk:1")
-    with pytest.raises(ValueError, match="dtype"):
+    with pytest.raises(TypeError, match="dtype"):
         restore(np.zeros((8, 8), np.int64), "wiener", psf="disk:1")
     with pytest.raises(ValueError, match="shape"):
         restore(torch.zeros(3, 8, 8), "wiener", psf="disk:1")
