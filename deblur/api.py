@@ -136,8 +136,10 @@ def restore(
     ValueError
         On an unknown method or option value, a missing or invalid PSF for ``rl`` or
         ``wiener``, a PSF given to ``net``, a PSF larger than the image, or an
-        unsupported image shape or dtype. ``deblur.models.WeightsError`` (a
-        ValueError) for missing or unusable weights.
+        unsupported image shape. ``deblur.models.WeightsError`` (a ValueError) for
+        missing or unusable weights.
+    TypeError
+        On an unsupported image dtype (see :func:`deblur.io.as_bchw`).
 
     Examples
     --------
