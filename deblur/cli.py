@@ -825,6 +825,10 @@ def export(
         Path,
         typer.Argument(metavar="WEIGHTS", help="Output .safetensors (a NAME.json card beside it)."),
     ],
+    description: Annotated[
+        str | None,
+        typer.Option("--description", metavar="TEXT", help="Free text for the model card."),
+    ] = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Write a checkpoint's weights as a self-describing .safetensors file and a model card."""
@@ -836,7 +840,7 @@ def export(
         raise UsageError(f"{weights}: the weights file must end in .safetensors")
     if weights.exists() and not overwrite:
         raise UsageError(f"{weights}: exists (use --overwrite to replace it)")
-    card = export_checkpoint(checkpoint, weights)
+    card = export_checkpoint(checkpoint, weights, description=description)
     typer.echo(f"wrote {weights} ({card['training']['steps']} steps, sha256 {card['sha256'][:12]})")
 
 

@@ -596,10 +596,16 @@ def _progress_line(row: dict, val: dict, steps: int, eta: float) -> str:
 
 
 def export_checkpoint(
-    ckpt_path: str | Path, weights_path: str | Path, *, name: str | None = None
+    ckpt_path: str | Path,
+    weights_path: str | Path,
+    *,
+    name: str | None = None,
+    description: str | None = None,
 ) -> dict:
     """Write a checkpoint's weights (EMA when present) as a self-describing ``.safetensors``
-    file plus a JSON model card beside it (``NAME.json``); returns the card."""
+    file plus a JSON model card beside it (``NAME.json``); returns the card.
+
+    ``description`` is free text for the card (e.g. what the data folders held)."""
     ckpt = load_checkpoint(ckpt_path)
     try:
         cfg = TrainConfig.from_dict(ckpt["config"])
@@ -640,6 +646,7 @@ def export_checkpoint(
             "validation_data": {"val": list(cfg.val), "val_sharp": [str(s) for s in cfg.val_sharp]},
         },
         "validation": ckpt.get("val", {}),
+        "description": description or "",
         "weights_file": weights_path.name,
         "sha256": digest,
     }

@@ -125,8 +125,11 @@ def test_resume_refuses_changed_config(tmp_path, photos):
 def test_export_then_load(tmp_path, photos):
     cfg = _cfg(tmp_path, photos, steps=3)
     train(cfg)
-    card = export_checkpoint(tmp_path / "run" / "best.ckpt", tmp_path / "w" / "mine.safetensors")
+    card = export_checkpoint(
+        tmp_path / "run" / "best.ckpt", tmp_path / "w" / "mine.safetensors", description="hi"
+    )
     assert card["training"]["steps"] == 3 and len(card["sha256"]) == 64
+    assert card["description"] == "hi" and card["validation"]["val_psnr"] > 0
     assert (tmp_path / "w" / "mine.json").is_file()
     model = load_weights(tmp_path / "w" / "mine.safetensors")
     y = run_network(model, torch.rand(1, 3, 20, 30))
