@@ -18,7 +18,6 @@ import math
 import os
 import random
 import signal
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from torch import nn
 
 from deblur import synth
 from deblur.io import IMAGE_EXTENSIONS, read_image
+from deblur.metrics import psnr, ssim
 from deblur.models import VARIANTS, build_model, resolve_device, save_weights
 
 __all__ = ["TrainConfig", "TrainError", "export_checkpoint", "train"]
@@ -178,7 +178,8 @@ class TrainStream(torch.utils.data.Dataset):
 
     def _sharp_crop(self, rng: np.random.Generator) -> np.ndarray:
         side = self.cfg.patch + 2 * self.margin
-        if self.cfg.dead_leaves > 0 and rng.uniform() < self.cfg.dead_leaves:
+        # Only dead leaves when there are no photos (a share of them otherwise).
+        if not self.sharp or (self.cfg.dead_leaves > 0 and rng.uniform() < self.cfg.dead_leaves):
             return synth.dead_leaves(side, rng)
         im = self.sharp[int(rng.integers(len(self.sharp)))]
         y = int(rng.integers(im.shape[0] - side + 1))
@@ -326,8 +327,6 @@ class EMA:
 @torch.no_grad()
 def evaluate(model: nn.Module, val: list, device: torch.device) -> dict[str, float]:
     """Mean PSNR/SSIM (``deblur.metrics``, RGB, no crop) of the model and of the input."""
-    from deblur.metrics import psnr, ssim
-
     model.eval()
     ps, ss, pin = [], [], []
     for b, s in val:
@@ -402,8 +401,8 @@ def train(
     if cfg.patch % build_model(cfg.variant).cfg.multiple:
         m = build_model(cfg.variant).cfg.multiple
         raise TrainError(f"--patch {cfg.patch} must be a multiple of {m} for this variant")
-    if not (cfg.datasets or cfg.pairs or cfg.sharp or cfg.skimage_data):
-        raise TrainError("no training data: give DATASET, --pairs or --sharp")
+    if not (cfg.datasets or cfg.pairs or cfg.sharp or cfg.skimage_data or cfg.dead_leaves > 0):
+        raise TrainError("no training data: give DATASET, --pairs, --sharp or --dead-leaves")
     last = out / "last.ckpt"
     if resume:
         if not last.is_file():
@@ -431,8 +430,6 @@ def train(
     pairs = load_pairs(cfg)
     if not sharp_images and not pairs and cfg.dead_leaves <= 0:
         raise TrainError("no training images found")
-    if not sharp_images and not pairs:
-        sharp_images = []
     stream = TrainStream(cfg, sharp_images, pairs)
     val = make_val_set(cfg) if rank == 0 else []
 
@@ -658,8 +655,3 @@ def export_checkpoint(
     os.chmod(tmp, 0o644)
     os.replace(tmp, card_path)
     return card
-
-
-def _stderr(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()

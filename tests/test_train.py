@@ -163,3 +163,8 @@ def test_missing_partner_names_the_file(tmp_path):
     cfg = TrainConfig(out=str(tmp_path / "r"), datasets=(str(tmp_path / "ds"),), variant="tiny")
     with pytest.raises(ValueError, match="lonely.png"):
         train(cfg)
+
+
+def test_dead_leaves_alone_is_enough_data(tmp_path, photos):
+    cfg = _cfg(tmp_path, photos, sharp=(), dead_leaves=1.0, steps=2)
+    assert train(cfg)["step"] == 2
