@@ -563,6 +563,12 @@ def train(
             if stop["signal"] is not None:
                 checkpoint(last)
                 break
+        if world > 1:
+            import torch.distributed as dist
+
+            # leave together: a rank that tears down its process group while rank 0 still
+            # validates and writes can make gloo abort on the other side
+            dist.barrier()
     finally:
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
