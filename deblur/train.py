@@ -398,8 +398,8 @@ def train(
         raise TrainError(f"unknown variant {cfg.variant!r}; choose one of {', '.join(VARIANTS)}")
     if cfg.batch % world:
         raise TrainError(f"--batch {cfg.batch} is not a multiple of the {world} processes")
-    if cfg.patch % build_model(cfg.variant).cfg.multiple:
-        m = build_model(cfg.variant).cfg.multiple
+    m = VARIANTS[cfg.variant].multiple
+    if cfg.patch % m:
         raise TrainError(f"--patch {cfg.patch} must be a multiple of {m} for this variant")
     if not (cfg.datasets or cfg.pairs or cfg.sharp or cfg.skimage_data or cfg.dead_leaves > 0):
         raise TrainError("no training data: give DATASET, --pairs, --sharp or --dead-leaves")
@@ -459,6 +459,8 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
+    last_val: dict[str, float] = ckpt.get("val", {}) if ckpt else {}
+
     def checkpoint(path: Path) -> None:
         if rank != 0:
             return
@@ -514,7 +516,6 @@ def train(
         persistent_workers=False,
         prefetch_factor=4 if cfg.workers else None,
     )
-    last_val: dict[str, float] = ckpt.get("val", {}) if ckpt else {}
     row: dict = {}
     t_last, n_last, losses = time.perf_counter(), 0, []
     model.train()

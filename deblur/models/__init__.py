@@ -123,19 +123,16 @@ def load_weights(path: str | Path) -> MultiScaleNet:
         Missing or unreadable file, not a deblur weights file, a config that does not
         match the tensors, or tensor data whose SHA-256 differs from the recorded one.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     name = path.name
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="pt") as f:  # one read: metadata and tensors
             meta = f.metadata() or {}
-        state = load_file(str(path))
+            state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise WeightsError(f"{name}: not a readable safetensors weights file ({first})") from None
