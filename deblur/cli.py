@@ -17,10 +17,43 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from deblur import __version__
 
+# click's exceptions as used by this typer (its own vendored copy since typer 0.2x).
+_cx = sys.modules[typer.BadParameter.__module__]
+_NoArgsIsHelp = getattr(_cx, "NoArgsIsHelpError", ())
+_Abort = (getattr(_cx, "Abort", typer.Abort), typer.Abort)
+
+
+class _OneLineErrors(TyperGroup):
+    """Report click's own usage errors (unknown option, bad choice, missing argument) as
+    one ``error:`` line with exit status 2, like every other error of the command line."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except _NoArgsIsHelp as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except _cx.UsageError as e:
+            hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+            typer.echo(f"error: {' '.join(e.format_message().split())}{hint}", err=True)
+            sys.exit(e.exit_code)
+        except _cx.ClickException as e:
+            typer.echo(f"error: {' '.join(e.format_message().split())}", err=True)
+            sys.exit(e.exit_code)
+        except _Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="deblur",
     help="Remove blur from photographs.",
     no_args_is_help=True,

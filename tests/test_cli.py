@@ -457,3 +457,36 @@ def test_benchmark_subprocess(tmp_path, dataset):
     assert p.returncode == 0, p.stderr
     assert "wiener" in p.stdout
     assert json.loads((tmp_path / "r.json").read_text())["mean"]["none"]["count"] == 2
+
+
+# --- click's own usage errors are one line too ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["restore", "a.png", "--bogus"], "No such option: --bogus"),
+        (["restore", "a.png", "--method", "nope"], "--method"),
+        (["restore", "a.png", "--tile", "-3"], "--tile"),
+        (["restore"], "Missing argument"),
+        (["blur", "a.png"], "Missing option"),
+        (["nosuch"], "No such command"),
+    ],
+)
+def test_click_usage_errors_are_one_line(args, fragment):
+    line = assert_one_error_line(runner.invoke(app, args), 2, fragment)
+    assert "--help" in line  # points at the help of the command that failed
+
+
+def test_no_arguments_prints_help():
+    r = runner.invoke(app, [])
+    assert r.exit_code == 2
+    assert "restore" in r.output and "Usage:" in r.output
+
+
+def test_usage_error_in_a_real_process(tmp_path):
+    p = run_module("restore", "a.png", "--bogus", cwd=tmp_path)
+    assert p.returncode == 2
+    assert p.stderr.splitlines() == [
+        "error: No such option: --bogus (see 'deblur restore --help')"
+    ], p.stderr
