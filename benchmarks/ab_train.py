@@ -1,0 +1,80 @@
+"""Short A/B training runs: one change against the shipped recipe, same data stream.
+
+Every run uses the recipe of ``train_base.sh`` (base variant, batch 8, 128 px, lr 1e-3,
+cosine schedule laid out for 16,000 steps, data seed 0, the fixed validation set) and stops
+after ``--stop`` steps, so its validation PSNR at steps 500, 1000, ... is directly comparable
+with the first steps of the shipped run (``results/training/log.csv``) and of every other
+A/B run. Exactly one thing changes per run:
+
+    python benchmarks/ab_train.py RUN_DIR [--stop 1500] [--lr 2e-3] [--block gated]
+        [--patch 192 --batch 4]
+
+``--block gated`` swaps the residual blocks' ReLU for a SimpleGate (NAFNet): the first
+convolution doubles its output channels and the two halves are multiplied. It exists only
+here, as an experiment; the product's network is untouched.
+Needs the split folders that ``train_base.sh`` creates in /tmp/split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+
+import torch
+from torch import nn
+
+import deblur.models as models
+import deblur.models.net as net
+from deblur.models.blocks import conv3x3
+from deblur.train import TrainConfig, train
+
+
+class GatedBlock(nn.Module):
+    """``f -> f + beta * conv2(a * b)`` with ``(a, b) = split(conv1(f))``; ``beta`` starts at 0."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(width, 2 * width)
+        self.conv2 = conv3x3(width, width)
+        self.beta = nn.Parameter(torch.zeros(1, width, 1, 1))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        a, b = self.conv1(f).chunk(2, dim=1)
+        return f + self.beta * self.conv2(a * b)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("out")
+    p.add_argument("--stop", type=int, default=1500)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--block", choices=["plain", "gated"], default="plain")
+    p.add_argument("--patch", type=int, default=128)
+    p.add_argument("--batch", type=int, default=8)
+    args = p.parse_args()
+    torch.set_num_threads(int(os.environ.get("THREADS", "2")))
+    if args.block == "gated":
+        net.ResBlock = GatedBlock  # the Branch looks ResBlock up in net's namespace
+    cfg = TrainConfig(
+        out=args.out, sharp=("/tmp/split/train",), skimage_data=True,
+        val_sharp=("/tmp/split/val",), variant="base", steps=16000, batch=args.batch,
+        patch=args.patch, lr=args.lr, workers=1,
+    )  # fmt: skip
+    params = sum(t.numel() for t in models.build_model("base").parameters())
+    print(f"{cfg.out}: block={args.block} params={params}", flush=True)
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+        step = int(line.split()[1].split("/")[0]) if line.startswith("step ") else 0
+        if step >= args.stop:
+            os.kill(os.getpid(), signal.SIGINT)  # train() stops cleanly at the next step
+
+    try:
+        train(cfg, progress=progress)
+    except KeyboardInterrupt as e:
+        print(e)
+
+
+if __name__ == "__main__":
+    main()
