@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Ship a training run's best checkpoint as the default weights (issue: train and ship the
+# default model): export weights + model card, regenerate the golden output from them, copy
+# the run's log and config into results/training, and check the golden test.
+# Then re-run the quality benchmark and figures:
+#   python benchmarks/quality.py run table && python benchmarks/figures.py
+#
+#   bash benchmarks/ship.sh RUN_DIR
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+run=${1:?usage: ship.sh RUN_DIR}
+cd "$here/.."
+python -m deblur export "$run/best.ckpt" weights/base.safetensors --overwrite --description \
+  "Trained by benchmarks/train_base.sh: --sharp = the 60 CBSD68 photos not in the validation list (quality.VALIDATION), plus scikit-image bundled photos (astronaut, chelsea, coffee, rocket, camera, brick, grass, gravel); validation = the 8 listed CBSD68 photos; the 18 McMaster test photos were never used. Blur synthesised on the fly (see README, Training)."
+python benchmarks/make_golden.py
+cp "$run/log.csv" "$run/config.json" benchmarks/results/training/
+python -m pytest -q -p no:cacheprovider tests/test_golden.py 2>&1 | tail -1
