@@ -7,7 +7,7 @@ with the first steps of the shipped run (``results/training/log.csv``) and of ev
 A/B run. Exactly one thing changes per run:
 
     python benchmarks/ab_train.py RUN_DIR [--stop 1500] [--lr 2e-3] [--block gated]
-        [--patch 192 --batch 4]
+        [--patch 192 --batch 4] [--variant large] [--shake-max 25]
 
 ``--block gated`` swaps the residual blocks' ReLU for a SimpleGate (NAFNet): the first
 convolution doubles its output channels and the two halves are multiplied. It exists only
@@ -18,6 +18,7 @@ Needs the split folders that ``train_base.sh`` creates in /tmp/split.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 
@@ -27,6 +28,7 @@ from torch import nn
 import deblur.models as models
 import deblur.models.net as net
 from deblur.models.blocks import conv3x3
+from deblur.synth import BlurConfig
 from deblur.train import TrainConfig, train
 
 
@@ -52,16 +54,21 @@ def main() -> None:
     p.add_argument("--block", choices=["plain", "gated"], default="plain")
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--variant", choices=sorted(models.VARIANTS), default="base")
+    p.add_argument("--shake-max", type=int, default=None, help="largest camera shake, px")
     args = p.parse_args()
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))
     if args.block == "gated":
         net.ResBlock = GatedBlock  # the Branch looks ResBlock up in net's namespace
+    blur = BlurConfig()
+    if args.shake_max is not None:
+        blur = dataclasses.replace(blur, shake_size=(blur.shake_size[0], args.shake_max))
     cfg = TrainConfig(
         out=args.out, sharp=("/tmp/split/train",), skimage_data=True,
-        val_sharp=("/tmp/split/val",), variant="base", steps=16000, batch=args.batch,
-        patch=args.patch, lr=args.lr, workers=1,
+        val_sharp=("/tmp/split/val",), variant=args.variant, steps=16000, batch=args.batch,
+        patch=args.patch, lr=args.lr, workers=1, blur=blur,
     )  # fmt: skip
-    params = sum(t.numel() for t in models.build_model("base").parameters())
+    params = sum(t.numel() for t in models.build_model(args.variant).parameters())
     print(f"{cfg.out}: block={args.block} params={params}", flush=True)
 
     def progress(line: str) -> None:
