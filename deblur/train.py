@@ -527,8 +527,17 @@ def train(
             loss = multiscale_loss(out_img, scales, sharp, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            # the gradient norm is the same on every rank (after DDP's all-reduce), so
+            # all ranks stop together; the weights never take a non-finite step
+            norm = nn.utils.clip_grad_norm_(
+                model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+            )
+            if not (torch.isfinite(loss) and torch.isfinite(norm)):
+                raise TrainError(
+                    f"training diverged at step {step + 1} (non-finite loss or gradient);"
+                    " the checkpoints keep the last finite weights: start a new run with a"
+                    " lower --lr"
+                )
             opt.step()
             sched.step()
             if ema is not None:

@@ -168,3 +168,24 @@ def test_missing_partner_names_the_file(tmp_path):
 def test_dead_leaves_alone_is_enough_data(tmp_path, photos):
     cfg = _cfg(tmp_path, photos, sharp=(), dead_leaves=1.0, steps=2)
     assert train(cfg)["step"] == 2
+
+
+@pytest.mark.parametrize("grad_clip", [1.0, 0.0])
+def test_divergence_stops_with_finite_checkpoints(tmp_path, photos, monkeypatch, grad_clip):
+    import deblur.train as tr
+
+    calls = {"n": 0}
+
+    def nan_from_step_4(*args, **kwargs):
+        calls["n"] += 1
+        loss = multiscale_loss(*args, **kwargs)
+        return loss * float("nan") if calls["n"] >= 4 else loss
+
+    monkeypatch.setattr(tr, "multiscale_loss", nan_from_step_4)
+    cfg = _cfg(tmp_path, photos, ckpt_every=2, grad_clip=grad_clip)
+    with pytest.raises(TrainError, match="diverged at step 4"):
+        train(cfg)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.ckpt")
+    assert ckpt["step"] == 2
+    for state in (ckpt["model"], ckpt["ema"]):
+        assert all(torch.isfinite(t).all() for t in state.values())
