@@ -3,7 +3,7 @@
 # default model): export weights + model card, regenerate the golden output from them, copy
 # the run's log and config into results/training, and check the golden test.
 # Then re-run the quality benchmark and figures:
-#   python benchmarks/quality.py run table && python benchmarks/figures.py
+#   python benchmarks/quality.py run && python benchmarks/quality.py table && python benchmarks/figures.py
 #
 #   bash benchmarks/ship.sh RUN_DIR
 set -euo pipefail

@@ -527,8 +527,8 @@ def train(
             loss = multiscale_loss(out_img, scales, sharp, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            # the gradient norm is the same on every rank (after DDP's all-reduce), so
-            # all ranks stop together; the weights never take a non-finite step
+            # checked before the step, so the weights (and checkpoints) stay finite; the
+            # gradient norm is all-reduced, so a non-finite gradient stops every rank
             norm = nn.utils.clip_grad_norm_(
                 model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf
             )
