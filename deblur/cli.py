@@ -745,6 +745,22 @@ def train(
             "--dead-leaves", min=0, max=1, metavar="P", help="Share of dead-leaves images."
         ),
     ] = 0.0,
+    smooth: Annotated[
+        float,
+        typer.Option(
+            "--smooth", min=0, max=1, metavar="P", help="Share of smooth (enlarged) crops."
+        ),
+    ] = 0.0,
+    p_sharp: Annotated[
+        float,
+        typer.Option("--p-sharp", min=0, max=1, help="Share of pairs with no blur at all."),
+    ] = 0.0,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            "--init", metavar="WEIGHTS", help="Start from these weights (.safetensors/.ckpt)."
+        ),
+    ] = None,
     val: Annotated[
         list[Path] | None,
         typer.Option("--val", metavar="DATASET", help="Validation pair dataset."),
@@ -798,6 +814,7 @@ def train(
         shake_size=(7, max_shake),
         noise=(0.0, max_noise),
         p_linear=p_linear,
+        p_sharp=p_sharp,
     )
     cfg = TrainConfig(
         out=str(out),
@@ -807,6 +824,7 @@ def train(
         sharp=tuple(sharp or ()),
         skimage_data=skimage_data,
         dead_leaves=dead_leaves,
+        smooth=smooth,
         val=tuple(str(v) for v in val or ()),
         val_sharp=tuple(val_sharp or ()),
         variant=variant,
@@ -821,6 +839,7 @@ def train(
         val_every=val_every,
         ckpt_every=ckpt_every,
         seed=seed,
+        init=str(init) if init else None,
         workers=workers,
         device=Device(device).value,
     )

@@ -103,6 +103,9 @@ class BlurConfig:
     shot_noise : max gain of the signal-dependent (Poisson) part in linear light.
     p_linear : probability of the realistic linear-light pipeline (else simple sRGB model).
     p_saturate : probability of boosting clipped highlights before the blur.
+    p_sharp : probability of no blur at all (the identity PSF; noise is still added), so
+        the network learns to leave sharp content alone. Drawn only when above 0, so a
+        config without it draws the same PSFs as before it existed.
     """
 
     shake_size: tuple[int, int] = (7, 41)
@@ -114,6 +117,7 @@ class BlurConfig:
     shot_noise: float = 0.01
     p_linear: float = 0.5
     p_saturate: float = 0.3
+    p_sharp: float = 0.0
 
     @property
     def margin(self) -> int:
@@ -129,6 +133,8 @@ class BlurConfig:
 
 def random_psf(rng: np.random.Generator, cfg: BlurConfig = BlurConfig()) -> np.ndarray:
     """Draw a PSF ``(h, w)`` (float32, sums to 1) from the mixture of ``cfg``."""
+    if cfg.p_sharp > 0 and rng.uniform() < cfg.p_sharp:
+        return np.ones((1, 1), np.float32)
     kind = rng.choice(4, p=np.asarray(cfg.mixture) / sum(cfg.mixture))
     if kind == 0:
         lo, hi = cfg.shake_size

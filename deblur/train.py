@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -55,7 +56,15 @@ class TrainConfig:
     """Everything that defines a training run (stored in every checkpoint).
 
     On ``resume`` only ``steps`` may differ from the stored config; ``out``, ``device``
-    and ``workers`` do not change the result and are not compared.
+    and ``workers`` do not change the result and are not compared. Keys added after a
+    checkpoint was written take their defaults when it is read.
+
+    ``dead_leaves`` and ``smooth`` are shares of the synthetic sharp crops: procedural
+    dead-leaves images, and smooth ones (a smaller region of a photo enlarged 2-8x with
+    bicubic interpolation: sharp content without fine detail, which a blind network
+    otherwise mistakes for blur). ``init`` is a weights file (``.safetensors``) or training
+    checkpoint (its EMA weights) that a new run starts from instead of random weights
+    (fine-tuning); the optimizer and schedule start afresh.
     """
 
     out: str
@@ -65,6 +74,7 @@ class TrainConfig:
     sharp: tuple[str, ...] = ()
     skimage_data: bool = False
     dead_leaves: float = 0.0
+    smooth: float = 0.0
     val: tuple[str, ...] = ()
     val_sharp: tuple[str, ...] = ()
     variant: str = "base"
@@ -85,6 +95,7 @@ class TrainConfig:
     ckpt_every: int = 200
     log_every: int = 50
     seed: int = 0
+    init: str | None = None
     workers: int = 1
     device: str = "cpu"
 
@@ -182,6 +193,13 @@ class TrainStream(torch.utils.data.Dataset):
         if not self.sharp or (self.cfg.dead_leaves > 0 and rng.uniform() < self.cfg.dead_leaves):
             return synth.dead_leaves(side, rng)
         im = self.sharp[int(rng.integers(len(self.sharp)))]
+        # drawn only when used, so that runs without smooth crops keep their data stream
+        if self.cfg.smooth > 0 and rng.uniform() < self.cfg.smooth:
+            src = math.ceil(side / rng.uniform(2.0, 8.0))
+            y = int(rng.integers(im.shape[0] - src + 1))
+            x = int(rng.integers(im.shape[1] - src + 1))
+            crop = cv2.resize(im[y : y + src, x : x + src], (side, side), cv2.INTER_CUBIC)
+            return _augment(np.clip(crop, 0.0, 1.0), rng)
         y = int(rng.integers(im.shape[0] - side + 1))
         x = int(rng.integers(im.shape[1] - side + 1))
         return _augment(im[y : y + side, x : x + side], rng)
@@ -357,6 +375,7 @@ def _atomic_torch_save(obj: object, path: Path) -> None:
 
 
 def _config_diff(stored: dict, new: dict) -> list[str]:
+    stored = TrainConfig.from_dict(stored).to_dict()  # keys added since take their defaults
     keys = (set(stored) | set(new)) - UNCOMPARED
     return sorted(k for k in keys if stored.get(k) != new.get(k))
 
@@ -367,6 +386,24 @@ def load_checkpoint(path: str | Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=False)
     except (OSError, RuntimeError, EOFError, ValueError) as e:
         raise TrainError(f"{path}: not a readable checkpoint ({e})") from None
+
+
+def _init_state(path: str, model: nn.Module) -> dict[str, torch.Tensor]:
+    """Weights to start from: a ``.safetensors`` file or a checkpoint's EMA weights."""
+    from deblur.models import WeightsError, load_weights
+
+    if str(path).endswith(".safetensors"):
+        try:
+            src = load_weights(path)
+        except WeightsError as e:
+            raise TrainError(str(e)) from None
+        net_config, state = src.cfg.to_dict(), src.state_dict()
+    else:
+        ck = load_checkpoint(path)
+        net_config, state = ck["net_config"], ck["ema"] or ck["model"]
+    if net_config != model.cfg.to_dict():
+        raise TrainError(f"{path}: --init weights are of another network than this --variant")
+    return state
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -434,7 +471,10 @@ def train(
     val = make_val_set(cfg) if rank == 0 else []
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.variant).to(device)
+    model = build_model(cfg.variant)
+    if cfg.init and ckpt is None:
+        model.load_state_dict(_init_state(cfg.init, model))
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
     ema = EMA(model, cfg.ema) if cfg.ema > 0 else None

@@ -88,3 +88,22 @@ def test_dead_leaves():
     assert img.shape == (64, 64, 3) and img.dtype == np.float32
     assert 0 <= img.min() and img.max() <= 1
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 5  # many leaves
+
+
+def test_p_sharp_draws_the_identity_and_leaves_other_draws_alone():
+    rng = np.random.default_rng(0)
+    cfg = synth.BlurConfig(p_sharp=1.0, noise=(0, 0), p_linear=0.0)
+    sharp = rng.random((40 + 2 * cfg.margin,) * 2 + (3,), dtype=np.float32)
+    blurred, target = synth.synthesize_pair(sharp, 40, rng, cfg)
+    np.testing.assert_array_equal(blurred, synth.quantize8(target))
+    # p_sharp = 0 consumes no random numbers: the same PSFs as a config without it
+    a = [synth.random_psf(np.random.default_rng(s)) for s in range(20)]
+    b = [
+        synth.random_psf(np.random.default_rng(s), synth.BlurConfig(p_sharp=0.0)) for s in range(20)
+    ]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    n_id = sum(
+        synth.random_psf(np.random.default_rng(s), synth.BlurConfig(p_sharp=0.5)).size == 1
+        for s in range(200)
+    )
+    assert 70 < n_id < 130

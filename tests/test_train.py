@@ -189,3 +189,56 @@ def test_divergence_stops_with_finite_checkpoints(tmp_path, photos, monkeypatch,
     assert ckpt["step"] == 2
     for state in (ckpt["model"], ckpt["ema"]):
         assert all(torch.isfinite(t).all() for t in state.values())
+
+
+def test_smooth_crops_are_smooth(tmp_path, photos):
+    from deblur.train import TrainStream, load_sharp_images
+
+    rough = np.random.default_rng(1).random((200, 200, 3), dtype=np.float32)
+    cfgs = [_cfg(tmp_path, photos, smooth=s, blur=synth.BlurConfig(p_sharp=1.0)) for s in (0, 1)]
+    grads = []
+    for cfg in cfgs:
+        stream = TrainStream(cfg, [rough], [])
+        sharp = torch.stack([stream[i][1] for i in range(8)])
+        assert sharp.shape == (8, 3, 32, 32) and 0 <= sharp.min() and sharp.max() <= 1
+        grads.append(sharp.diff(dim=-1).abs().mean().item())
+    assert grads[1] < 0.4 * grads[0]
+    assert load_sharp_images(cfgs[0])  # the fixture's photos load
+
+
+def test_init_starts_from_given_weights(tmp_path, photos):
+    from deblur.models import save_weights
+
+    src = build_model("tiny")
+    with torch.no_grad():
+        for p in src.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    save_weights(src, tmp_path / "init.safetensors", variant="tiny")
+    cfg = _cfg(tmp_path, photos, steps=1, lr=1e-12, init=str(tmp_path / "init.safetensors"))
+    train(cfg)
+    state = load_checkpoint(tmp_path / "run" / "last.ckpt")["model"]
+    for k, v in src.state_dict().items():
+        torch.testing.assert_close(state[k], v, rtol=0, atol=1e-6)
+    # a checkpoint works too; another architecture is refused by name
+    cfg2 = _cfg(
+        tmp_path, photos, out=str(tmp_path / "b"), steps=1, init=str(tmp_path / "run/last.ckpt")
+    )
+    train(cfg2)
+    wrong = _cfg(tmp_path, photos, out=str(tmp_path / "c"), variant="small", init=cfg.init)
+    with pytest.raises(TrainError, match="another network"):
+        train(wrong)
+
+
+def test_resume_accepts_checkpoints_older_than_new_config_keys(tmp_path, photos):
+    cfg = _cfg(tmp_path, photos, steps=2)
+    train(cfg)
+    path = tmp_path / "run" / "last.ckpt"
+    ckpt = load_checkpoint(path)
+    for key in ("smooth", "init"):
+        del ckpt["config"][key]
+    del ckpt["config"]["blur"]["p_sharp"]
+    torch.save(ckpt, path)
+    train(_cfg(tmp_path, photos, steps=3), resume=True)
+    assert load_checkpoint(path)["step"] == 3
+    with pytest.raises(TrainError, match="smooth"):
+        train(_cfg(tmp_path, photos, steps=4, smooth=0.5), resume=True)

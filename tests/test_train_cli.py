@@ -97,3 +97,23 @@ def test_ddp_two_processes(tmp_path):
 
     ckpt = torch.load(run / "last.ckpt", weights_only=False)
     assert ckpt["step"] == 3
+
+
+def test_train_init_smooth_p_sharp(tmp_path):
+    runner = CliRunner()
+    sharp = _photos(tmp_path / "sharp")
+    args = ["train", "--sharp", str(sharp), *TINY, "--steps", "2", "--val-every", "2"]
+    r = runner.invoke(app, [*args, "-o", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    more = ["--init", str(tmp_path / "a" / "last.ckpt"), "--smooth", "0.3", "--p-sharp", "0.2"]
+    r = runner.invoke(app, [*args, "-o", str(tmp_path / "b"), *more])
+    assert r.exit_code == 0, r.output
+    import json
+
+    cfg = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert cfg["init"].endswith("last.ckpt") and cfg["smooth"] == 0.3
+    assert cfg["blur"]["p_sharp"] == 0.2
+    for bad in ("missing.safetensors", "missing.ckpt"):
+        r = runner.invoke(app, [*args, "-o", str(tmp_path / bad), "--init", str(tmp_path / bad)])
+        assert r.exit_code == 1 and bad in r.output and "Traceback" not in r.output, r.output
+        assert r.output.strip().count("\n") == 0, r.output
