@@ -64,7 +64,9 @@ def sets() -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     identity = np.ones((1, 1), np.float32)
     smooth = []
     for _ in range(8):
-        x = cv2.resize(rng.random((16, 16, 3), dtype=np.float32), (128, 96), cv2.INTER_CUBIC)
+        x = cv2.resize(
+            rng.random((16, 16, 3), dtype=np.float32), (128, 96), interpolation=cv2.INTER_CUBIC
+        )
         x = quantize8(x)
         k = psflib.camera_shake(int(rng.integers(9, 16)), rng)
         smooth.append((simple_blur(x, k, 0.01, rng), x))

@@ -61,7 +61,7 @@ class TrainConfig:
 
     ``dead_leaves`` and ``smooth`` are shares of the synthetic sharp crops: procedural
     dead-leaves images, and smooth ones (a smaller region of a photo enlarged 2-8x with
-    bicubic interpolation: sharp content without fine detail, which a blind network
+    bilinear interpolation: sharp content without fine detail, which a blind network
     otherwise mistakes for blur). ``init`` is a weights file (``.safetensors``) or training
     checkpoint (its EMA weights) that a new run starts from instead of random weights
     (fine-tuning); the optimizer and schedule start afresh.
@@ -198,7 +198,9 @@ class TrainStream(torch.utils.data.Dataset):
             src = math.ceil(side / rng.uniform(2.0, 8.0))
             y = int(rng.integers(im.shape[0] - src + 1))
             x = int(rng.integers(im.shape[1] - src + 1))
-            crop = cv2.resize(im[y : y + src, x : x + src], (side, side), cv2.INTER_CUBIC)
+            crop = cv2.resize(
+                im[y : y + src, x : x + src], (side, side), interpolation=cv2.INTER_LINEAR
+            )
             return _augment(np.clip(crop, 0.0, 1.0), rng)
         y = int(rng.integers(im.shape[0] - side + 1))
         x = int(rng.integers(im.shape[1] - side + 1))
