@@ -408,6 +408,21 @@ def _init_state(path: str, model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
+def _init_provenance(path: str) -> dict:
+    """What a run started from: the file's SHA-256 and the training it records (its model
+    card's ``training`` for weights, step and wall time for a checkpoint)."""
+    p = Path(path)
+    out: dict = {"weights": str(path), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+    if p.suffix == ".safetensors":
+        card = p.with_suffix(".json")
+        if card.is_file():
+            out["training"] = json.loads(card.read_text()).get("training")
+    else:
+        ck = load_checkpoint(p)
+        out["training"] = {"steps": ck["step"], "wall_s": round(ck["wall_s"], 1)}
+    return out
+
+
 # ----------------------------------------------------------------------------- the loop
 
 
@@ -474,8 +489,10 @@ def train(
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.variant)
+    init = ckpt.get("init") if ckpt else None
     if cfg.init and ckpt is None:
         model.load_state_dict(_init_state(cfg.init, model))
+        init = _init_provenance(cfg.init)
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
@@ -518,6 +535,7 @@ def train(
                 "config": cfg.to_dict(),
                 "net_config": model.cfg.to_dict(),
                 "val": last_val,
+                "init": init,
                 "rng": {
                     "torch": torch.get_rng_state(),
                     "numpy": np.random.get_state(),  # noqa: NPY002
@@ -660,13 +678,20 @@ def export_checkpoint(
     """Write a checkpoint's weights (EMA when present) as a self-describing ``.safetensors``
     file plus a JSON model card beside it (``NAME.json``); returns the card.
 
-    ``description`` is free text for the card (e.g. what the data folders held)."""
+    ``description`` is free text for the card (e.g. what the data folders held). A run
+    started from other weights (``init``) records them under ``training.init``: the file,
+    its SHA-256 and the training that file's own card records."""
     ckpt = load_checkpoint(ckpt_path)
     try:
         cfg = TrainConfig.from_dict(ckpt["config"])
         state = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
     except (KeyError, TypeError) as e:
         raise TrainError(f"{ckpt_path}: not a deblur training checkpoint ({e})") from None
+    init = ckpt.get("init")
+    if init is None and cfg.init and Path(cfg.init).is_file():
+        # runs started before the provenance was stored: read it now (before the export
+        # may overwrite that very file), and say so
+        init = {**_init_provenance(cfg.init), "recorded_at_export": True}
     model = build_model(cfg.variant)
     model.load_state_dict(state)
     weights_path = Path(weights_path)
@@ -696,9 +721,11 @@ def export_checkpoint(
                 "sharp": [str(s) for s in cfg.sharp],
                 "skimage_data": cfg.skimage_data,
                 "dead_leaves": cfg.dead_leaves,
+                "smooth": cfg.smooth,
                 "blur": dataclasses.asdict(cfg.blur),
             },
             "validation_data": {"val": list(cfg.val), "val_sharp": [str(s) for s in cfg.val_sharp]},
+            "init": init,
         },
         "validation": ckpt.get("val", {}),
         "description": description or "",

@@ -219,6 +219,12 @@ def test_init_starts_from_given_weights(tmp_path, photos):
     state = load_checkpoint(tmp_path / "run" / "last.ckpt")["model"]
     for k, v in src.state_dict().items():
         torch.testing.assert_close(state[k], v, rtol=0, atol=1e-6)
+    # the model card says what the run started from
+    import hashlib
+
+    card = export_checkpoint(tmp_path / "run" / "last.ckpt", tmp_path / "ft.safetensors")
+    digest = hashlib.sha256((tmp_path / "init.safetensors").read_bytes()).hexdigest()
+    assert card["training"]["init"]["sha256"] == digest
     # a checkpoint works too; another architecture is refused by name
     cfg2 = _cfg(
         tmp_path, photos, out=str(tmp_path / "b"), steps=1, init=str(tmp_path / "run/last.ckpt")
