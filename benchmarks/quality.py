@@ -12,6 +12,9 @@ Steps (each a sub-command; ``all`` runs them in order):
            net (blind), JSON per set in ``results/quality_<set>.json``.
 ``table``  the README's results table (Markdown) from that JSON, to ``results/quality.md``
            and into README.md between its ``results:begin``/``results:end`` markers.
+``sizes``  (not in ``all``) per-photo PSNR gains over the blurred input on the camera-shake
+           set, sorted by the extent of each photo's true PSF: where does the network
+           stand against RL as the blur grows?
 
 The photos come from ``../shared/data/photos`` (never copied into the project); the sets
 are written under ``benchmarks/data/`` (ignored by git).
@@ -130,8 +133,8 @@ def run(weights: str | None) -> None:
 def table() -> str:
     rows = [
         "| test set (McMaster, 18 photos, 1% noise) | blurred | Wiener (true PSF) "
-        "| RL (true PSF) | network (blind) |",
-        "|---|---|---|---|---|",
+        "| RL (true PSF) | network (blind) | network below blurred (worst) |",
+        "|---|---|---|---|---|---|",
     ]
     secs = {}
     for name in SETS:
@@ -142,6 +145,9 @@ def table() -> str:
         for meth in ("none", "wiener", "rl", "net"):
             cells.append(f"{m[meth]['psnr']:.2f} dB / {m[meth]['ssim']:.4f}")
             secs.setdefault(meth, []).append(m[meth]["seconds"])
+        gain = _gains(r)
+        worse = [g["net"] for g in gain.values() if g["net"] < 0]
+        cells.append(f"{len(worse)} of {len(gain)}" + (f" ({min(worse):+.2f} dB)" if worse else ""))
         label = f"{name} (RL {t['rl_iterations']} it, NSR {t['wiener_nsr']:g})"
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
     s = "\n".join(rows)
@@ -159,9 +165,37 @@ def table() -> str:
     return s
 
 
+def _gains(result: dict) -> dict[str, dict[str, float]]:
+    """Photo -> method -> PSNR gain over the blurred input (dB), from a quality JSON."""
+    psnr: dict[str, dict[str, float]] = {}
+    for e in result["images"]:
+        psnr.setdefault(e["key"], {})[e["method"]] = e["psnr"]
+    return {k: {m: v - p["none"] for m, v in p.items() if m != "none"} for k, p in psnr.items()}
+
+
+def sizes(name: str = "a_shake") -> None:
+    import numpy as np
+
+    gains = _gains(json.loads((RESULTS / f"quality_{name}.json").read_text()))
+    rows = []
+    for key, g in gains.items():
+        k = np.load(DATA / "test" / name / "psf" / (Path(key).stem + ".npy"))
+        ys, xs = np.nonzero(k > 1e-3 * k.max())
+        extent = int(max(np.ptp(ys), np.ptp(xs))) + 1
+        rows.append((extent, key, g))
+    print("PSF extent (px) | photo | net | RL | Wiener  (PSNR gain over blurred, dB)")
+    for extent, key, g in sorted(rows):
+        print(f"{extent:3d} | {key} | {g['net']:+.2f} | {g['rl']:+.2f} | {g['wiener']:+.2f}")
+    ext = np.array([r[0] for r in rows], float)
+    for m in ("net", "rl"):
+        v = np.array([r[2][m] for r in rows])
+        corr = np.corrcoef(ext, v)[0, 1]
+        print(f"{m}: mean gain {v.mean():+.2f} dB, correlation with PSF extent {corr:+.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("step", choices=["make", "tune", "run", "table", "all"])
+    ap.add_argument("step", choices=["make", "tune", "run", "table", "all", "sizes"])
     ap.add_argument("--weights", help="weights file for the network (default: shipped)")
     a = ap.parse_args()
     if a.step in ("make", "all"):
@@ -172,6 +206,8 @@ def main() -> None:
         run(a.weights)
     if a.step in ("table", "all"):
         table()
+    if a.step == "sizes":
+        sizes()
 
 
 if __name__ == "__main__":
