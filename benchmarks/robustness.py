@@ -10,10 +10,12 @@ PSNR for reference), with the count of images it makes worse:
               colours enlarged to 128x96, bicubic), blurred by camera shake of 9-15 px
               with 1% noise (seeded).
 
-Only validation photos are used, so the figures may guide training choices. Each
-``WEIGHTS`` is a ``.safetensors`` file or a training checkpoint (its EMA weights).
+By default only validation photos are used, so the figures may guide training choices;
+``--test`` uses the 18 whole McMaster test photos instead (for reporting, never for
+choosing). Each ``WEIGHTS`` is a ``.safetensors`` file or a training checkpoint (its EMA
+weights).
 
-    python benchmarks/robustness.py WEIGHTS [WEIGHTS ...] [--json results/robustness.json]
+    python benchmarks/robustness.py WEIGHTS [WEIGHTS ...] [--test] [--json FILE]
 """
 
 from __future__ import annotations
@@ -52,15 +54,16 @@ def load(path: str) -> torch.nn.Module:
     return model.eval()
 
 
-def sets() -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+def sets(test: bool = False) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """Name -> list of (input, sharp) ``(H, W, 3)`` float32 pairs in [0, 1]."""
     rng = np.random.default_rng(SEED)
     crops = []
-    for name in quality.VALIDATION:
-        im = cv2.cvtColor(cv2.imread(str(quality.PHOTOS / name)), cv2.COLOR_BGR2RGB)
+    files = quality.test_photos() if test else [quality.PHOTOS / n for n in quality.VALIDATION]
+    for f in files:
+        im = cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
         h, w = im.shape[:2]
         y, x = (h - 256) // 2, (w - 256) // 2
-        crops.append(im[y : y + 256, x : x + 256].astype(np.float32) / 255.0)
+        crops.append(im if test else im[y : y + 256, x : x + 256])
     identity = np.ones((1, 1), np.float32)
     smooth = []
     for _ in range(8):
@@ -105,9 +108,10 @@ def evaluate(model: torch.nn.Module, data: dict) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("weights", nargs="+")
+    p.add_argument("--test", action="store_true", help="McMaster test photos (reporting only)")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
-    data = sets()
+    data = sets(args.test)
     results = {}
     for w in args.weights:
         results[w] = r = evaluate(load(w), data)
