@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Ship a training run's best checkpoint as the default weights (issue: train and ship the
+# Ship a training run's best checkpoint (or CKPT=last.ckpt) as the default weights (issue: train and ship the
 # default model): export weights + model card, regenerate the golden output from them, copy
 # the run's log and config into results/training, and check the golden test.
 # Then re-run the quality benchmark and figures:
 #   python benchmarks/quality.py run && python benchmarks/quality.py table && python benchmarks/figures.py
 #
-#   bash benchmarks/ship.sh RUN_DIR ["more description for the model card"]
+#   [CKPT=last.ckpt] bash benchmarks/ship.sh RUN_DIR ["more description for the model card"]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 run=${1:?usage: ship.sh RUN_DIR [DESCRIPTION]}
 more=${2:-}
 cd "$here/.."
-python -m deblur export "$run/best.ckpt" weights/base.safetensors --overwrite --description \
+python -m deblur export "$run/${CKPT:-best.ckpt}" weights/base.safetensors --overwrite --description \
   "Trained by benchmarks/train_base.sh: --sharp = the 60 CBSD68 photos not in the validation list (quality.VALIDATION), plus scikit-image bundled photos (astronaut, chelsea, coffee, rocket, camera, brick, grass, gravel); validation = the 8 listed CBSD68 photos; the 18 McMaster test photos were never used. Blur synthesised on the fly (see README, Training).${more:+ $more}"
 python benchmarks/make_golden.py
 cp "$run/log.csv" "$run/config.json" benchmarks/results/training/
