@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Ship a training run's best checkpoint (or CKPT=last.ckpt) as the default weights (issue: train and ship the
-# default model): export weights + model card, regenerate the golden output from them, copy
-# the run's log and config into results/training, and check the golden test.
+# Ship a training run's best checkpoint (or CKPT=last.ckpt) as the default weights (issue:
+# train and ship the default model): export weights + model card, regenerate the golden
+# output from them, copy the run's log and config into results/training, and check the
+# golden test.
 # Then re-run the quality benchmark and figures:
 #   python benchmarks/quality.py run && python benchmarks/quality.py table && python benchmarks/figures.py
 #
