@@ -3,7 +3,7 @@
 Every run uses the recipe of ``train_base.sh`` (base variant, batch 8, 128 px, lr 1e-3,
 cosine schedule laid out for 16,000 steps, data seed 0, the fixed validation set) and stops
 after ``--stop`` steps, so its validation PSNR at steps 500, 1000, ... is directly comparable
-with the first steps of the shipped run (``results/training/log.csv``) and of every other
+with the first steps of the shipped run (``results/training/base/log.csv``) and of every other
 A/B run. Exactly one thing changes per run:
 
     python benchmarks/ab_train.py RUN_DIR [--stop 1500] [--lr 2e-3] [--block gated]

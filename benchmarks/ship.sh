@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Ship a training run's best checkpoint (or CKPT=last.ckpt) as the default weights (issue:
 # train and ship the default model): export weights + model card, regenerate the golden
-# output from them, copy the run's log and config into results/training, and check the
-# golden test.
+# output from them, copy the run's log and config into results/training/<run folder name>/,
+# and check the golden test.
 # Then re-run the quality benchmark and figures:
 #   python benchmarks/quality.py run && python benchmarks/quality.py table && python benchmarks/figures.py
 #
@@ -15,5 +15,6 @@ cd "$here/.."
 python -m deblur export "$run/${CKPT:-best.ckpt}" weights/base.safetensors --overwrite --description \
   "Trained by benchmarks/train_base.sh: --sharp = the 60 CBSD68 photos not in the validation list (quality.VALIDATION), plus scikit-image bundled photos (astronaut, chelsea, coffee, rocket, camera, brick, grass, gravel); validation = the 8 listed CBSD68 photos; the 18 McMaster test photos were never used. Blur synthesised on the fly (see README, Training).${more:+ $more}"
 python benchmarks/make_golden.py
-cp "$run/log.csv" "$run/config.json" benchmarks/results/training/
+logs=benchmarks/results/training/$(basename "$run")
+mkdir -p "$logs" && cp "$run/log.csv" "$run/config.json" "$logs/"
 python -m pytest -q -p no:cacheprovider tests/test_golden.py 2>&1 | tail -1
