@@ -10,8 +10,10 @@ A/B run. Exactly one thing changes per run:
         [--patch 192 --batch 4] [--variant large] [--shake-max 25]
 
 ``--block gated`` swaps the residual blocks' ReLU for a SimpleGate (NAFNet): the first
-convolution doubles its output channels and the two halves are multiplied. It exists only
-here, as an experiment; the product's network is untouched.
+convolution doubles its output channels and the two halves are multiplied. ``--block
+norm`` puts a layer norm over channels (NAFNet's LayerNorm2d) in front of each residual
+block's first convolution. Both exist only here, as experiments; the product's network
+is untouched.
 Needs the split folders that ``train_base.sh`` creates in /tmp/split.
 """
 
@@ -46,20 +48,38 @@ class GatedBlock(nn.Module):
         return f + self.beta * self.conv2(a * b)
 
 
+class NormBlock(nn.Module):
+    """``f -> f + beta * conv2(relu(conv1(LN(f))))``, LN over channels per pixel."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(width, width)
+        self.conv2 = conv3x3(width, width)
+        self.weight = nn.Parameter(torch.ones(1, width, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(1, width, 1, 1))
+        self.beta = nn.Parameter(torch.zeros(1, width, 1, 1))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        mu = f.mean(1, keepdim=True)
+        var = (f - mu).pow(2).mean(1, keepdim=True)
+        x = (f - mu) / torch.sqrt(var + 1e-6) * self.weight + self.bias
+        return f + self.beta * self.conv2(torch.relu(self.conv1(x)))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out")
     p.add_argument("--stop", type=int, default=1500)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--block", choices=["plain", "gated"], default="plain")
+    p.add_argument("--block", choices=["plain", "gated", "norm"], default="plain")
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--variant", choices=sorted(models.VARIANTS), default="base")
     p.add_argument("--shake-max", type=int, default=None, help="largest camera shake, px")
     args = p.parse_args()
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))
-    if args.block == "gated":
-        net.ResBlock = GatedBlock  # the Branch looks ResBlock up in net's namespace
+    if args.block != "plain":  # the Branch looks ResBlock up in net's namespace
+        net.ResBlock = {"gated": GatedBlock, "norm": NormBlock}[args.block]
     blur = BlurConfig()
     if args.shake_max is not None:
         blur = dataclasses.replace(blur, shake_size=(blur.shake_size[0], args.shake_max))
