@@ -10,6 +10,7 @@ Images are float32 ``(B, C, H, W)`` in [0, 1] throughout.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -390,37 +391,32 @@ def load_checkpoint(path: str | Path) -> dict:
         raise TrainError(f"{path}: not a readable checkpoint ({e})") from None
 
 
-def _init_state(path: str, model: nn.Module) -> dict[str, torch.Tensor]:
-    """Weights to start from: a ``.safetensors`` file or a checkpoint's EMA weights."""
+def _init_state(path: str, model: nn.Module) -> tuple[dict[str, torch.Tensor], dict]:
+    """Weights to start from (a ``.safetensors`` file or a checkpoint's EMA weights) and
+    their provenance: the file, its SHA-256 and the training it records (its model card's
+    ``training`` for weights; step and wall time for a checkpoint)."""
     from deblur.models import WeightsError, load_weights
 
-    if str(path).endswith(".safetensors"):
+    p = Path(path)
+    if p.suffix == ".safetensors":
         try:
-            src = load_weights(path)
+            src = load_weights(p)
         except WeightsError as e:
             raise TrainError(str(e)) from None
         net_config, state = src.cfg.to_dict(), src.state_dict()
-    else:
-        ck = load_checkpoint(path)
-        net_config, state = ck["net_config"], ck["ema"] or ck["model"]
-    if net_config != model.cfg.to_dict():
-        raise TrainError(f"{path}: --init weights are of another network than this --variant")
-    return state
-
-
-def _init_provenance(path: str) -> dict:
-    """What a run started from: the file's SHA-256 and the training it records (its model
-    card's ``training`` for weights, step and wall time for a checkpoint)."""
-    p = Path(path)
-    out: dict = {"weights": str(path), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
-    if p.suffix == ".safetensors":
         card = p.with_suffix(".json")
-        if card.is_file():
-            out["training"] = json.loads(card.read_text()).get("training")
+        training = json.loads(card.read_text()).get("training") if card.is_file() else None
     else:
         ck = load_checkpoint(p)
-        out["training"] = {"steps": ck["step"], "wall_s": round(ck["wall_s"], 1)}
-    return out
+        try:
+            net_config, state = ck["net_config"], ck["ema"] or ck["model"]
+            training = {"steps": ck["step"], "wall_s": round(ck["wall_s"], 1)}
+        except (KeyError, TypeError) as e:
+            raise TrainError(f"{path}: not a deblur training checkpoint ({e})") from None
+    if net_config != model.cfg.to_dict():
+        raise TrainError(f"{path}: --init weights are of another network than this --variant")
+    sha = hashlib.sha256(p.read_bytes()).hexdigest()
+    return state, {"weights": str(path), "sha256": sha, "training": training}
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -491,8 +487,8 @@ def train(
     model = build_model(cfg.variant)
     init = ckpt.get("init") if ckpt else None
     if cfg.init and ckpt is None:
-        model.load_state_dict(_init_state(cfg.init, model))
-        init = _init_provenance(cfg.init)
+        state, init = _init_state(cfg.init, model)
+        model.load_state_dict(state)
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
@@ -687,13 +683,14 @@ def export_checkpoint(
         state = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
     except (KeyError, TypeError) as e:
         raise TrainError(f"{ckpt_path}: not a deblur training checkpoint ({e})") from None
+    model = build_model(cfg.variant)
+    model.load_state_dict(state)
     init = ckpt.get("init")
     if init is None and cfg.init and Path(cfg.init).is_file():
         # runs started before the provenance was stored: read it now (before the export
         # may overwrite that very file), and say so
-        init = {**_init_provenance(cfg.init), "recorded_at_export": True}
-    model = build_model(cfg.variant)
-    model.load_state_dict(state)
+        with contextlib.suppress(TrainError):
+            init = {**_init_state(cfg.init, model)[1], "recorded_at_export": True}
     weights_path = Path(weights_path)
     variant = name or weights_path.stem
     save_weights(

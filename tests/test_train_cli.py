@@ -113,7 +113,15 @@ def test_train_init_smooth_p_sharp(tmp_path):
     cfg = json.loads((tmp_path / "b" / "config.json").read_text())
     assert cfg["init"].endswith("last.ckpt") and cfg["smooth"] == 0.3
     assert cfg["blur"]["p_sharp"] == 0.2
-    for bad in ("missing.safetensors", "missing.ckpt"):
-        r = runner.invoke(app, [*args, "-o", str(tmp_path / bad), "--init", str(tmp_path / bad)])
-        assert r.exit_code == 1 and bad in r.output and "Traceback" not in r.output, r.output
+    import torch
+
+    torch.save({"not": "a checkpoint"}, tmp_path / "other.ckpt")
+    for bad, why in [
+        ("missing.safetensors", "not found"),
+        ("missing.ckpt", "not a readable checkpoint"),
+        ("other.ckpt", "not a deblur training checkpoint"),
+    ]:
+        run = str(tmp_path / f"run-{bad}")
+        r = runner.invoke(app, [*args, "-o", run, "--init", str(tmp_path / bad)])
+        assert r.exit_code == 1 and bad in r.output and why in r.output.lower(), r.output
         assert r.output.strip().count("\n") == 0, r.output
