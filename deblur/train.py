@@ -10,7 +10,6 @@ Images are float32 ``(B, C, H, W)`` in [0, 1] throughout.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -686,11 +685,6 @@ def export_checkpoint(
     model = build_model(cfg.variant)
     model.load_state_dict(state)
     init = ckpt.get("init")
-    if init is None and cfg.init and Path(cfg.init).is_file():
-        # runs started before the provenance was stored: read it now (before the export
-        # may overwrite that very file), and say so
-        with contextlib.suppress(TrainError):
-            init = {**_init_state(cfg.init, model)[1], "recorded_at_export": True}
     weights_path = Path(weights_path)
     variant = name or weights_path.stem
     save_weights(
