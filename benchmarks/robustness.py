@@ -13,7 +13,7 @@ PSNR for reference), with the count of images it makes worse:
 By default only validation photos are used, so the figures may guide training choices;
 ``--test`` uses the 18 whole McMaster test photos instead (for reporting, never for
 choosing). Each ``WEIGHTS`` is a ``.safetensors`` file or a training checkpoint (its EMA
-weights).
+weights), optionally named ``LABEL=PATH`` (the label keys the printout and the JSON).
 
     python benchmarks/robustness.py WEIGHTS [WEIGHTS ...] [--test] [--json FILE]
 """
@@ -113,8 +113,9 @@ def main() -> None:
     args = p.parse_args()
     data = sets(args.test)
     results = {}
-    for w in args.weights:
-        results[w] = r = evaluate(load(w), data)
+    for arg in args.weights:
+        w, path = arg.split("=", 1) if "=" in arg else (arg, arg)
+        results[w] = r = evaluate(load(path), data)
         for name, v in r.items():
             inp = "   inf" if v["input_psnr"] is None else f"{v['input_psnr']:6.2f}"
             print(
