@@ -799,6 +799,18 @@ def train(
     dist_timeout: Annotated[
         float, typer.Option("--dist-timeout", min=1, help="Process-group timeout (s), torchrun.")
     ] = 1800.0,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--time-limit",
+            min=1,
+            help="Stop cleanly before this many seconds (checkpoint written, exit 0).",
+        ),
+    ] = None,
+    data_root: Annotated[
+        Path | None,
+        typer.Option("--data-root", help="Folder that .txt photo lists are relative to."),
+    ] = None,
     device: DeviceOpt = Device.auto,
     threads: Threads = None,
 ) -> None:
@@ -822,6 +834,7 @@ def train(
         pairs=tuple(str(p) for p in pairs or ()),
         pairs_root=str(pairs_root) if pairs_root else None,
         sharp=tuple(sharp or ()),
+        data_root=str(data_root) if data_root else None,
         skimage_data=skimage_data,
         dead_leaves=dead_leaves,
         smooth=smooth,
@@ -855,7 +868,7 @@ def train(
 
     try:
         row = run(cfg, resume=resume, progress=progress if rank == 0 else None,
-                  dist_timeout=dist_timeout)  # fmt: skip
+                  dist_timeout=dist_timeout, time_limit=time_limit)  # fmt: skip
     except KeyboardInterrupt as e:
         typer.echo(f"\n{e}; continue with --resume", err=True)
         raise typer.Exit(130) from None
@@ -864,7 +877,13 @@ def train(
             sys.stderr.write("\n")
         best = row.get("val_psnr")
         tail = f", last val PSNR {best:.2f} dB" if best is not None else ""
-        typer.echo(f"trained {row['step']} steps into {out}{tail}")
+        if row.get("stopped") == "time limit":
+            typer.echo(
+                f"stopped at step {row['step']} (time limit){tail}; continue with the same"
+                " command and --resume"
+            )
+        else:
+            typer.echo(f"trained {row['step']} steps into {out}{tail}")
 
 
 @app.command()

@@ -64,7 +64,8 @@ class TrainConfig:
     bilinear interpolation: sharp content without fine detail, which a blind network
     otherwise mistakes for blur). ``init`` is a weights file (``.safetensors``) or training
     checkpoint (its EMA weights) that a new run starts from instead of random weights
-    (fine-tuning); the optimizer and schedule start afresh.
+    (fine-tuning); the optimizer and schedule start afresh. ``data_root`` is the folder
+    that the entries of ``.txt`` photo lists in ``sharp``/``val_sharp`` are relative to.
     """
 
     out: str
@@ -72,6 +73,7 @@ class TrainConfig:
     pairs: tuple[str, ...] = ()
     pairs_root: str | None = None
     sharp: tuple[str, ...] = ()
+    data_root: str | None = None
     skimage_data: bool = False
     dead_leaves: float = 0.0
     smooth: float = 0.0
@@ -118,9 +120,25 @@ UNCOMPARED = {"out", "steps", "device", "workers"}
 # ----------------------------------------------------------------------------- data
 
 
-def _image_files(spec: str) -> list[Path]:
-    """Image files of a folder (recursive), a single file or a glob pattern."""
+def _image_files(spec: str, data_root: str | None = None) -> list[Path]:
+    """Image files of a folder (recursive), a single file, a glob pattern, or a list file.
+
+    A list file (``.txt``) names one image per line (``#`` starts a comment), relative to
+    ``data_root`` when given, else to the list's own folder.
+    """
     p = Path(spec)
+    if p.suffix.lower() == ".txt" and p.is_file():
+        root = Path(data_root) if data_root else p.parent
+        names = [ln.split("#")[0].strip() for ln in p.read_text().splitlines()]
+        files = [root / n for n in names if n]
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise TrainError(
+                f"{spec}: listed image {missing[0]} not found ({len(missing)} missing)"
+            )
+        if not files:
+            raise TrainError(f"{spec}: the list names no images")
+        return files
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
     elif p.is_file():
@@ -144,7 +162,7 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 def load_sharp_images(cfg: TrainConfig) -> list[np.ndarray]:
     """The sharp photos (``(H, W, 3)`` float32) that training pairs are synthesised from."""
-    images = [_read_rgb(f) for spec in cfg.sharp for f in _image_files(spec)]
+    images = [_read_rgb(f) for spec in cfg.sharp for f in _image_files(spec, cfg.data_root)]
     if cfg.skimage_data:
         import skimage.data
 
@@ -269,7 +287,7 @@ def make_val_set(cfg: TrainConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
     out = []
     for blur_path, sharp_path in load_pairs(dataclasses.replace(cfg, datasets=cfg.val, pairs=())):
         out.append((_chw(_read_rgb(blur_path))[None], _chw(_read_rgb(sharp_path))[None]))
-    files = [f for spec in cfg.val_sharp for f in _image_files(spec)]
+    files = [f for spec in cfg.val_sharp for f in _image_files(spec, cfg.data_root)]
     simple = dataclasses.replace(cfg.blur, p_linear=0.0, noise=(0.01, 0.01))
     p = cfg.val_patch
     for n, f in enumerate(files):
@@ -412,8 +430,20 @@ def _init_state(path: str, model: nn.Module) -> tuple[dict[str, torch.Tensor], d
             training = {"steps": ck["step"], "wall_s": round(ck["wall_s"], 1)}
         except (KeyError, TypeError) as e:
             raise TrainError(f"{path}: not a deblur training checkpoint ({e})") from None
-    if net_config != model.cfg.to_dict():
+    from deblur.models import OPTIONAL_PARTS
+
+    mine = model.cfg.to_dict()
+    core = {k: v for k, v in mine.items() if k not in OPTIONAL_PARTS}
+    theirs = {k: v for k, v in net_config.items() if k not in OPTIONAL_PARTS}
+    added = [k for k in OPTIONAL_PARTS if k in mine and k not in net_config]
+    if core != theirs or any(
+        net_config.get(k) != mine.get(k) for k in net_config if k in mine and k in OPTIONAL_PARTS
+    ):
         raise TrainError(f"{path}: --init weights are of another network than this --variant")
+    # parts this variant adds start as the identity: keep their fresh initialisation
+    prefixes = tuple(OPTIONAL_PARTS[k] for k in added)
+    fresh = {k: v for k, v in model.state_dict().items() if k.startswith(prefixes)}
+    state = {**dict(state), **fresh} if prefixes else state
     sha = hashlib.sha256(p.read_bytes()).hexdigest()
     return state, {"weights": str(path), "sha256": sha, "training": training}
 
@@ -433,6 +463,7 @@ def train(
     resume: bool = False,
     progress: Callable[[str], None] | None = None,
     dist_timeout: float = 1800.0,
+    time_limit: float | None = None,
 ) -> dict:
     """Train (or resume) a run; returns the final log row.
 
@@ -440,7 +471,12 @@ def train(
     ``ckpt_every`` steps, at the end and on SIGINT/SIGTERM) and ``best.ckpt`` (best
     validation PSNR). Under ``torchrun`` it trains with DistributedDataParallel, each rank
     on its own slice of every global batch; only rank 0 writes.
+
+    ``time_limit`` (seconds of wall-clock from the call) stops the run cleanly once the
+    next step would likely overrun it: ``last.ckpt`` is written and the returned row has
+    ``"stopped": "time limit"``; ``resume=True`` continues it. It does not change results.
     """
+    t_start = time.monotonic()
     rank, world = _dist_info()
     out = Path(cfg.out)
     if cfg.variant not in VARIANTS:
@@ -572,6 +608,7 @@ def train(
         prefetch_factor=4 if cfg.workers else None,
     )
     row: dict = {}
+    start_step, stopped_by_time = step, False
     t_last, n_last, losses = time.perf_counter(), 0, []
     model.train()
     try:
@@ -628,6 +665,13 @@ def train(
             if stop["signal"] is not None:
                 checkpoint(last)
                 break
+            if time_limit is not None and not done:
+                elapsed = time.monotonic() - t_start
+                # stop when one more step (at the mean pace so far) might cross the limit
+                if elapsed + 2 * (elapsed / max(1, step - start_step)) >= time_limit:
+                    checkpoint(last)
+                    stopped_by_time = True
+                    break
         if world > 1:
             import torch.distributed as dist
 
@@ -645,6 +689,8 @@ def train(
         raise KeyboardInterrupt(f"stopped by signal {stop['signal']} at step {step}")
     if val and not (out / "best.ckpt").exists():
         checkpoint(out / "best.ckpt")
+    if stopped_by_time:
+        return {**row, **last_val, "step": step, "stopped": "time limit"}
     return {**row, **last_val, "step": step}
 
 

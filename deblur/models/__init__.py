@@ -40,6 +40,22 @@ VARIANTS: dict[str, NetConfig] = {
     "small": NetConfig(width=32, res_blocks=2, ird_units=2),
     "base": NetConfig(width=48, res_blocks=4, ird_units=3),
     "large": NetConfig(width=64, res_blocks=6, ird_units=4),
+    # ``base`` plus one or all of the optional parts (design study; they start as the
+    # identity, so ``base`` weights fine-tune into them)
+    "base-ctx": NetConfig(width=48, res_blocks=4, ird_units=3, context=32),
+    "base-fr": NetConfig(width=48, res_blocks=4, ird_units=3, full_res=16),
+    "base-reach": NetConfig(width=48, res_blocks=4, ird_units=3, ird_reach=(2, 3, 4)),
+    "base-v2": NetConfig(
+        width=48, res_blocks=4, ird_units=3, context=32, full_res=16, ird_reach=(2, 3, 4)
+    ),
+}
+
+#: Parameter prefixes of the optional parts of :class:`NetConfig` (absent from weights
+#: trained without them; they start as the identity).
+OPTIONAL_PARTS = {
+    "context": "global_context.",
+    "full_res": "full_res.",
+    "ird_reach": "branch.reach.",
 }
 
 #: Folder of the shipped weights: ``weights/`` at the top of the repository, reached

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 
-def conv3x3(cin: int, cout: int) -> nn.Conv2d:
-    """3x3 convolution with zero padding 1 (keeps the spatial size)."""
-    return nn.Conv2d(cin, cout, 3, padding=1)
+def conv3x3(cin: int, cout: int, dilation: int = 1) -> nn.Conv2d:
+    """3x3 convolution (optionally dilated) with zero padding that keeps the spatial size."""
+    return nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation)
 
 
 class ResBlock(nn.Module):
@@ -36,13 +36,14 @@ class IRDUnit(nn.Module):
     ``f -> f - gamma * T(act(H(f)))``: ``H`` plays the blur, ``T`` its learned transpose,
     so a chain of units expands the Neumann series ``sum_k (I - T H)^k`` that inverts
     the blur (the iterative residual deconvolution of CRCNet, Li Si-Yao et al. 2018).
-    ``gamma`` is per channel and starts at zero.
+    ``gamma`` is per channel and starts at zero. ``dilation`` widens the reach of ``H`` and
+    ``T`` (a 3x3 kernel dilated by ``d`` spans ``2 d + 1`` feature pixels).
     """
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, dilation: int = 1) -> None:
         super().__init__()
-        self.H = conv3x3(width, width)
-        self.T = conv3x3(width, width)
+        self.H = conv3x3(width, width, dilation)
+        self.T = conv3x3(width, width, dilation)
         self.act = nn.ReLU(inplace=True)
         self.gamma = nn.Parameter(torch.zeros(1, width, 1, 1))
 
@@ -54,12 +55,25 @@ class IRDChain(nn.Module):
     """A chain of IRD units whose outputs are concatenated and fused by a 1x1 convolution.
 
     Input and output ``(B, width, h, w)``; the fused result is added to the input.
+    ``dilations`` gives each unit's dilation (all 1 by default). With ``zero_fuse`` the
+    fusion starts at zero, so the chain starts as the identity (used for chains added to a
+    trained network, whose weights then load unchanged).
     """
 
-    def __init__(self, width: int, units: int) -> None:
+    def __init__(
+        self,
+        width: int,
+        units: int,
+        dilations: tuple[int, ...] | None = None,
+        zero_fuse: bool = False,
+    ) -> None:
         super().__init__()
-        self.units = nn.ModuleList(IRDUnit(width) for _ in range(units))
+        dilations = dilations or (1,) * units
+        self.units = nn.ModuleList(IRDUnit(width, d) for d in dilations)
         self.fuse = nn.Conv2d(width * units, width, 1)
+        if zero_fuse:
+            nn.init.zeros_(self.fuse.weight)
+            nn.init.zeros_(self.fuse.bias)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         outs = []
@@ -68,3 +82,59 @@ class IRDChain(nn.Module):
             g = unit(g)
             outs.append(g)
         return f + self.fuse(torch.cat(outs, dim=1))
+
+
+class GlobalContext(nn.Module):
+    """A descriptor of the blur pooled over the whole image, as per-channel modulation.
+
+    ``forward(y)``: the coarsest pyramid level ``(B, C, h, w)`` (``h, w`` even) ->
+    ``(B, 2 * width)``: a scale and a shift for each feature channel of the branch. Two
+    convolutions at half the level's resolution, then the mean and the standard deviation of
+    each feature over all pixels (global pooling: one figure per image, whatever its size),
+    then a two-layer MLP whose last layer starts at zero, so a network with a fresh context
+    module computes exactly what it computed without one.
+    """
+
+    def __init__(self, channels: int, hidden: int, width: int) -> None:
+        super().__init__()
+        self.convs = nn.Sequential(
+            conv3x3(4 * channels, hidden),
+            nn.ReLU(inplace=True),
+            conv3x3(hidden, hidden),
+            nn.ReLU(inplace=True),
+        )
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 2 * width)
+        )
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        f = self.convs(torch.nn.functional.pixel_unshuffle(y, 2))
+        mean = f.mean(dim=(2, 3))
+        std = (f - mean[..., None, None]).pow(2).mean(dim=(2, 3)).add(1e-6).sqrt()
+        return self.mlp(torch.cat([mean, std], dim=1))
+
+
+class FullResHead(nn.Module):
+    """A full-resolution refinement that sees every input value.
+
+    ``forward(x, est)``: blurred input and estimate ``(B, C, H, W)`` -> ``est`` plus a
+    residual computed at full resolution from ``[x, est]`` (no pixel unshuffle, so no
+    squeeze of detail into few channels). Its last convolution starts at zero.
+    """
+
+    def __init__(self, channels: int, width: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            conv3x3(2 * channels, width),
+            nn.ReLU(inplace=True),
+            conv3x3(width, width),
+            nn.ReLU(inplace=True),
+            conv3x3(width, channels),
+        )
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, x: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
+        return est + self.body(torch.cat([x, est], dim=1))

@@ -93,6 +93,8 @@ def run_network(
     if not tile or (tile >= h and tile >= w):
         out = model(inp)
     else:
+        # the global blur descriptor (if the model has one) comes from the whole image
+        ctx = model.context(inp)
         out = torch.zeros(inp.shape, dtype=torch.float32)
         weight = torch.zeros((1, 1, h, w), dtype=torch.float32)
         for y0 in tile_starts(h, tile, overlap, m):
@@ -102,7 +104,7 @@ def run_network(
                 x1 = min(x0 + tile, w)
                 wx = _ramp(x1 - x0, x0, x1, w, overlap)
                 wgt = wy[:, None] * wx[None, :]
-                pred = model(inp[..., y0:y1, x0:x1]).float().cpu()
+                pred = model(inp[..., y0:y1, x0:x1], context=ctx).float().cpu()
                 out[..., y0:y1, x0:x1] += pred * wgt
                 weight[..., y0:y1, x0:x1] += wgt
         out = out / weight.clamp_min(1e-8)
