@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from deblur import psf as psflib
 
@@ -146,12 +145,6 @@ def random_psf(rng: np.random.Generator, cfg: BlurConfig = BlurConfig()) -> np.n
     return psflib.gaussian(float(rng.uniform(*cfg.gaussian_sigma)))
 
 
-def _blur_valid(x: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Blur ``(H, W, C)`` by ``k`` ``(h, w)`` and keep the part the PSF fully covers."""
-    out = fftconvolve(x, k[:, :, None], mode="valid", axes=(0, 1))
-    return out.astype(np.float32)
-
-
 def synthesize_pair(
     sharp: np.ndarray,
     patch: int,
@@ -193,13 +186,13 @@ def synthesize_pair(
         if rng.uniform() < cfg.p_saturate:
             boost = float(rng.uniform(1.5, 4.0))
             lin = np.where(lin >= 0.98, lin * boost, lin)
-        y = np.clip(_blur_valid(lin, k), 0.0, 1.0)
+        y = np.clip(psflib.blur_valid(lin, k), 0.0, 1.0)
         gain = float(rng.uniform(0.0, cfg.shot_noise))
         std = np.sqrt(gain * y + sigma**2)
         y = y + std * rng.standard_normal(y.shape).astype(np.float32)
         y = linear_to_srgb(y)
     else:
-        y = _blur_valid(region, k) + rng.normal(0.0, sigma, size=target.shape)
+        y = psflib.blur_valid(region, k) + rng.normal(0.0, sigma, size=target.shape)
     return quantize8(y), np.ascontiguousarray(target, dtype=np.float32)
 
 

@@ -19,17 +19,10 @@ import numpy as np
 import scipy.fft
 import torch
 
+from deblur.errors import PSFError
 from deblur.io import as_bchw
-from deblur.psf import (
-    BOUNDARIES,
-    check_psf_fits,
-    fft_shape,
-    fold_pad,
-    pad_for_psf,
-    psf_pad_widths,
-    psf_to_otf,
-    validate_psf,
-)
+from deblur.psf import BOUNDARIES, FFTBlur, check_psf_fits, validate_psf
+from deblur.psf.fourier import fft_shape, fft_workers, psf_to_otf
 
 __all__ = ["richardson_lucy", "wiener"]
 
@@ -43,14 +36,14 @@ def _check_psf(psf, image: torch.Tensor) -> torch.Tensor:
     psf = np.asarray(psf)
     if psf.ndim == 4:
         if psf.shape[1] != 1 or psf.shape[0] not in (1, B):
-            raise ValueError(f"psf: {expected}, got shape {psf.shape}")
+            raise PSFError(f"psf: {expected}, got shape {psf.shape}")
         k = np.stack([validate_psf(p[0], "psf") for p in psf])[:, None]
         if k.shape[0] == 1:
             k = k[0, 0]
     elif psf.ndim == 2:
         k = validate_psf(psf, "psf")
     else:
-        raise ValueError(f"psf: {expected}, got shape {psf.shape}")
+        raise PSFError(f"psf: {expected}, got shape {psf.shape}")
     check_psf_fits(k.shape, image.shape)
     return torch.from_numpy(np.ascontiguousarray(k)).to(image.device)
 
@@ -58,68 +51,6 @@ def _check_psf(psf, image: torch.Tensor) -> torch.Tensor:
 def _check_boundary(boundary: str) -> None:
     if boundary not in BOUNDARIES:
         raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
-
-
-# Backend: measured on 2 threads for a 1280x720 RGB float32 image (3 x 750 x 1296 grid),
-# scipy.fft (pocketfft) takes ~10 ms per rfft2/irfft2 against ~13-25 ms for torch.fft, and
-# numpy's complex multiply ~0.7 ms against ~0.5-12 ms for torch (whose multi-threaded
-# element-wise ops stall when the cores are shared). So the iterations run on numpy arrays
-# with scipy.fft; tensors on other devices are computed on the CPU and moved back.
-
-
-def _workers() -> int:
-    return max(1, torch.get_num_threads())
-
-
-def _shift_phase(shape: tuple[int, int], shift: tuple[int, int]) -> np.ndarray:
-    """rfft2-domain factor that delays a signal on the ``shape`` grid by ``shift`` pixels."""
-    f1 = np.fft.fftfreq(shape[0])[:, None]
-    f2 = np.fft.rfftfreq(shape[1])[None, :]
-    return np.exp(-2j * np.pi * (f1 * shift[0] + f2 * shift[1])).astype(np.complex64)
-
-
-class _FFTBlur:
-    """The blur operator ``A`` of :func:`deblur.psf.blur` and its exact adjoint, on numpy.
-
-    ``periodic``: circular convolution on the ``(H, W)`` grid. ``zero``: the image sits at
-    the origin of a zero-filled fast-size grid of at least ``(H + h - 1, W + w - 1)``, so a
-    circular convolution there is a linear one. ``reflect``: the reflect-padded image sits
-    at the origin of that grid, the result is cropped at the PSF's top/left half sizes and
-    the adjoint folds the margins back (:func:`deblur.psf.fold_pad`). All images and
-    channels of a ``(B, C, H, W)`` array go through one FFT call.
-    """
-
-    def __init__(self, k: torch.Tensor, hw: tuple[int, int], boundary: str):
-        H, W = hw
-        self.hw, self.psf_hw, self.boundary = (H, W), tuple(k.shape[-2:]), boundary
-        h, w = self.psf_hw
-        top, _, left, _ = psf_pad_widths((h, w))
-        self.offset = (top, left)
-        self.grid = (H, W) if boundary == "periodic" else fft_shape((H + h - 1, W + w - 1))
-        self.otf = psf_to_otf(k.double().cpu(), self.grid).numpy().astype(np.complex64)
-        self.otf_adj = self.otf.conj()
-        if boundary == "reflect":  # the adjoint lands on the padded image directly
-            self.otf_adj = self.otf_adj * _shift_phase(self.grid, self.offset)
-
-    def _filter(self, x: np.ndarray, otf: np.ndarray) -> np.ndarray:
-        X = scipy.fft.rfft2(x, s=self.grid, workers=_workers())
-        np.multiply(X, otf, out=X)
-        return scipy.fft.irfft2(X, s=self.grid, workers=_workers())
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        H, W = self.hw
-        if self.boundary == "reflect":
-            y = self._filter(pad_for_psf(x, self.psf_hw, "reflect"), self.otf)
-            return y[..., self.offset[0] : self.offset[0] + H, self.offset[1] : self.offset[1] + W]
-        return self._filter(x, self.otf)[..., :H, :W]
-
-    def adjoint(self, r: np.ndarray) -> np.ndarray:
-        H, W = self.hw
-        z = self._filter(r, self.otf_adj)
-        if self.boundary == "reflect":
-            h, w = self.psf_hw
-            return fold_pad(z[..., : H + h - 1, : W + w - 1], self.psf_hw, "reflect")
-        return z[..., :H, :W]
 
 
 def _lambda(g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
@@ -200,7 +131,7 @@ def richardson_lucy(
         raise ValueError(f"eps must be > 0, got {eps!r}")
     k = _check_psf(psf, x_in)
     obs = x_in.detach().cpu().numpy().astype(np.float32)  # a copy: never modify the input
-    op = _FFTBlur(k, obs.shape[-2:], boundary)
+    op = FFTBlur(k, obs.shape[-2:], boundary)
     norm = None
     if boundary == "reflect":  # A^T 1 is not 1 near the borders: RL divides by it
         n_psf = k.shape[0] if k.ndim == 4 else 1
@@ -297,9 +228,9 @@ def wiener(
         obs = np.pad(obs, pads, mode=mode)
     otf = psf_to_otf(k.double().cpu(), grid).numpy()
     filt = (otf.conj() / (otf.real**2 + otf.imag**2 + nsr)).astype(np.complex64)
-    Y = scipy.fft.rfft2(obs, workers=_workers())
+    Y = scipy.fft.rfft2(obs, workers=fft_workers())
     Y *= filt
-    est = scipy.fft.irfft2(Y, s=grid, workers=_workers())[..., top : top + H, left : left + W]
+    est = scipy.fft.irfft2(Y, s=grid, workers=fft_workers())[..., top : top + H, left : left + W]
     if clip:
         est = np.clip(est, 0.0, 1.0)
     return back(torch.from_numpy(np.ascontiguousarray(est, dtype=np.float32)))

@@ -1,0 +1,184 @@
+"""Quality of blind PSF estimation (:func:`deblur.restoration.blind.estimate_psf`).
+
+For each blurred set made by ``python benchmarks/quality.py make`` (``benchmarks/data/<split>/
+<set>/{blur,sharp,psf}``) and each photo: estimate the PSF from the blurred photo, restore
+it with Richardson-Lucy (30 iterations, reflect boundary, clipped, in colour) using that
+estimate ("RL-auto") and using the true PSF ("RL-true"), and report
+
+- the PSNR gain of each over the blurred input (dB, RGB, :func:`deblur.metrics.psnr`);
+- the normalised cross-correlation (NCC) of the estimated and true PSFs: kernels
+  zero-padded to a common size with their centres ``(h // 2, w // 2)`` aligned, best over
+  integer shifts of up to 3 px.
+
+Safety check: the sharp photos themselves go through estimate + RL; reported are the PSNR
+of the result against the photo and the share of the estimate's mass in its central 3x3.
+
+Tune on the validation split (the default) only; ``--test`` gives the final report.
+Writes ``benchmarks/results/blind_<split>.json`` (or ``--out``) and prints a table.
+
+Run: ``python benchmarks/blind_eval.py [--test] [--size 45] [--threads 1]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+DATA = HERE / "data"
+RESULTS = HERE / "results"
+SETS = ["a_shake", "b_gaussian", "c_disk", "d_motion"]
+RL_ITERATIONS = 30
+SHIFT = 3
+
+
+def ncc(a: np.ndarray, b: np.ndarray, shift: int = SHIFT) -> float:
+    """Best normalised cross-correlation of two kernels over integer shifts up to ``shift``."""
+    n = max(a.shape + b.shape) + 2 * shift + 2
+    n += 1 - n % 2
+
+    def place(k):
+        z = np.zeros((n, n))
+        oy, ox = n // 2 - k.shape[0] // 2, n // 2 - k.shape[1] // 2
+        z[oy : oy + k.shape[0], ox : ox + k.shape[1]] = k
+        return z / np.linalg.norm(z)
+
+    A, B = place(a), place(b)
+    return max(
+        float((A * np.roll(B, (dy, dx), (0, 1))).sum())
+        for dy in range(-shift, shift + 1)
+        for dx in range(-shift, shift + 1)
+    )
+
+
+def central_mass(k: np.ndarray) -> float:
+    cy, cx = k.shape[0] // 2, k.shape[1] // 2
+    return float(k[max(cy - 1, 0) : cy + 2, max(cx - 1, 0) : cx + 2].sum() / k.sum())
+
+
+def extent(k: np.ndarray) -> int:
+    ys, xs = np.nonzero(k > 1e-3 * k.max())
+    return int(max(np.ptp(ys), np.ptp(xs))) + 1
+
+
+def evaluate(split: str, sets: list[str], size: int | None, params: dict, photos=None) -> dict:
+    from deblur.errors import PSFError
+    from deblur.io import load_image
+    from deblur.metrics import psnr
+    from deblur.restoration.blind import estimate_psf
+    from deblur.restoration.classical import richardson_lucy
+
+    def rl(img, k):
+        return richardson_lucy(img, k, RL_ITERATIONS, boundary="reflect", clip=True)
+
+    out: dict = {"split": split, "size": size, "params": params, "rl_iterations": RL_ITERATIONS,
+                 "sets": {}, "safety": []}  # fmt: skip
+    for name in sets:
+        root = DATA / split / name
+        if not root.is_dir():
+            sys.exit(f"{root} missing: run `python benchmarks/quality.py make` first")
+        rows = []
+        for f in sorted((root / "blur").glob("*.png")):
+            if photos and f.stem not in photos:
+                continue
+            blur, sharp = load_image(f), load_image(root / "sharp" / f.name)
+            true = np.load(root / "psf" / (f.stem + ".npy"))
+            base = psnr(blur, sharp)
+            row = {"photo": f.stem, "true_size": list(true.shape), "true_extent": extent(true),
+                   "blurred_psnr": base, "rl_true_gain": psnr(rl(blur, true), sharp) - base}  # fmt: skip
+            t = time.perf_counter()
+            try:
+                est = estimate_psf(blur, size, **params)
+            except PSFError as e:  # counted as "no restoration": gain 0
+                row.update(error=str(e), seconds=time.perf_counter() - t, rl_auto_gain=0.0, ncc=0.0)
+                print(f"  {name} {f.stem}: PSFError {e}", flush=True)
+                rows.append(row)
+                continue
+            row["seconds"] = time.perf_counter() - t
+            row["rl_auto_gain"] = psnr(rl(blur, est), sharp) - base
+            row.update(ncc=ncc(est, true), est_size=list(est.shape), est_extent=extent(est))
+            rows.append(row)
+            print(f"  {name} {f.stem}: true {row['true_extent']:2d} px, est {row['est_extent']:2d}"
+                  f" px, NCC {row['ncc']:.3f}, RL-auto {row['rl_auto_gain']:+.2f} dB, RL-true "
+                  f"{row['rl_true_gain']:+.2f} dB ({row['seconds']:.1f} s)", flush=True)  # fmt: skip
+        mean = {key: float(np.mean([r[key] for r in rows]))
+                for key in ("rl_auto_gain", "rl_true_gain", "ncc", "seconds", "blurred_psnr")}  # fmt: skip
+        mean["worst_rl_auto_gain"] = float(min(r["rl_auto_gain"] for r in rows))
+        mean["failures"] = sum("error" in r for r in rows)
+        out["sets"][name] = {"mean": mean, "photos": rows}
+    sharp_dir = DATA / split / sets[0] / "sharp"
+    for f in sorted(sharp_dir.glob("*.png")):
+        if photos and f.stem not in photos:
+            continue
+        sharp = load_image(f)
+        try:
+            est = estimate_psf(sharp, size, **params)
+        except PSFError as e:
+            out["safety"].append({"photo": f.stem, "error": str(e)})
+            print(f"  sharp {f.stem}: PSFError {e}", flush=True)
+            continue
+        row = {"photo": f.stem, "psnr": psnr(rl(sharp, est), sharp),
+               "central_mass": central_mass(est), "est_size": list(est.shape)}  # fmt: skip
+        out["safety"].append(row)
+        print(f"  sharp {f.stem}: {row['psnr']:.2f} dB, central 3x3 {row['central_mass']:.1%}",
+              flush=True)  # fmt: skip
+    return out
+
+
+def table(res: dict) -> str:
+    lines = [f"Blind PSF estimation, {res['split']} split, size {res['size'] or 'default'}, "
+             f"RL {res['rl_iterations']} iterations (PSNR gain over the blurred input, dB)", "",
+             "| set | photos | RL-auto gain | worst | RL-true gain | PSF NCC | est. s/photo |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, s in res["sets"].items():
+        m = s["mean"]
+        lines.append(f"| {name} | {len(s['photos'])} | {m['rl_auto_gain']:+.2f} | "
+                     f"{m['worst_rl_auto_gain']:+.2f} | {m['rl_true_gain']:+.2f} | {m['ncc']:.3f} |"
+                     f" {m['seconds']:.2f} |")  # fmt: skip
+    ok = [r for r in res["safety"] if "error" not in r]
+    if res["safety"]:
+        lines += ["", f"Sharp photos through estimate + RL: {len(ok)} of {len(res['safety'])} "
+                  "estimated" + (f"; PSNR vs themselves min {min(r['psnr'] for r in ok):.2f} / "
+                  f"mean {np.mean([r['psnr'] for r in ok]):.2f} dB; central 3x3 mass min "
+                  f"{min(r['central_mass'] for r in ok):.1%}" if ok else "")]  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--test", action="store_true", help="final report on the test split")
+    ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--photos", default="", help="comma-separated stems (default: all)")
+    ap.add_argument("--size", type=int, default=None)
+    ap.add_argument("--param", action="append", default=[], help="NAME=VALUE for estimate_psf")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=None)
+    a = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(a.threads)
+    params = {}
+    for p in a.param:
+        k, v = p.split("=", 1)
+        params[k] = int(v) if v.lstrip("-").isdigit() else float(v)
+    split = "test" if a.test else "val"
+    photos = set(filter(None, a.photos.split(",")))
+    res = evaluate(split, a.sets.split(","), a.size, params, photos)
+    s = table(res)
+    out = a.out or RESULTS / f"blind_{split}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    if a.out is None:
+        (RESULTS / f"blind_{split}.md").write_text(s + "\n")
+    print(s)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""Does the restoration guard (:mod:`deblur.restoration.guard`) flag bad results and keep good ones?
+
+Cases, made on central crops of the blurred/sharp sets of ``quality.py make``
+(``benchmarks/data/{val,test}/<set>/``):
+
+``good``   the identity (the blurred input returned), Richardson-Lucy and Wiener with the
+           true PSF (iterations / NSR tuned per set, ``results/baselines.json``), the shipped
+           network (``deblur.restore(img, "net")``) and the true sharp image (an oracle);
+``bad``    over-sharpened (unsharp mask, amount 4, sigma 2, of the input), ringing (RL with
+           the true PSF, 300 accelerated iterations; Wiener with NSR 1e-5; RL with the PSF
+           enlarged 2x), smeared (the input blurred again by a Gaussian of sigma 2), added
+           noise (RL's result plus 3% Gaussian noise) and invented texture (the network's
+           result plus a 4% fine dead-leaves texture);
+``sharp``  the sharp crop itself as the input, through the network, RL and Wiener (the
+           set's true PSF): the guard should hand the sharp input back.
+
+``val`` (default) uses the 8 validation photos, and only these choose the thresholds
+(``--tune`` prints the grid search; the chosen values live in ``guard.THRESHOLDS``).
+``--test`` runs the 18 McMaster test photos for reporting only (good cases, PSNR with and
+without the guard), plus the 18 whole sharp McMaster photos through ``net`` with the guard.
+``--timing`` times the check against the network on a 1280x720 image.
+
+    python benchmarks/guard_eval.py [--test] [--timing] [--tune] [--crop 320]
+
+Writes ``results/guard_val.json`` / ``guard_test.json`` / ``guard_timing.json`` and a
+Markdown summary ``results/guard_<split>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import quality  # noqa: E402
+
+import deblur  # noqa: E402
+from deblur.io import load_image  # noqa: E402
+from deblur.restoration import guard  # noqa: E402
+from deblur.restoration.classical import richardson_lucy, wiener  # noqa: E402
+from deblur.synth import dead_leaves, simple_blur  # noqa: E402
+
+SEED = 15
+FIGURES = ("residual", "noise_gain", "ringing", "overshoot")
+
+
+def crop(a: np.ndarray, size: int) -> np.ndarray:
+    H, W = a.shape[:2]
+    h, w = min(H, size), min(W, size)
+    t, left = (H - h) // 2, (W - w) // 2
+    return np.ascontiguousarray(a[t : t + h, left : left + w])
+
+
+def psnr(a: np.ndarray, ref: np.ndarray) -> float:
+    mse = float(np.mean((np.float64(a) - ref) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+
+
+def net(img: np.ndarray) -> np.ndarray:
+    return deblur.restore(img, "net", device="cpu")
+
+
+def unsharp(img: np.ndarray, amount: float, sigma: float) -> np.ndarray:
+    return np.clip(img + amount * (img - cv2.GaussianBlur(img, (0, 0), sigma)), 0, 1)
+
+
+def good_cases(y, k, tuned):
+    yield "identity", y
+    yield "rl", richardson_lucy(y, k, tuned["rl_iterations"])
+    yield "wiener", wiener(y, k, tuned["wiener_nsr"])
+    yield "net", net(y)
+
+
+def bad_cases(y, k, sharp, rng):
+    yield "unsharp", unsharp(y, 4.0, 2.0)
+    yield "rl_300acc", richardson_lucy(y, k, 300, accelerate=True)
+    yield "wiener_1e-5", wiener(y, k, 1e-5)
+    big = cv2.resize(k, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+    yield "rl_psf2x", richardson_lucy(y, big, 50)
+    yield "smeared", cv2.GaussianBlur(y, (0, 0), 2.0)
+    rl = richardson_lucy(y, k, 30)
+    yield "noise", np.clip(rl + rng.normal(0, 0.03, rl.shape), 0, 1).astype(np.float32)
+    tex = dead_leaves(y.shape[0], rng, r_min=1.0, r_max=4.0)[:, : y.shape[1]]
+    tex = tex - cv2.GaussianBlur(tex, (0, 0), 2.0)
+    yield "texture", np.clip(net(y) + 0.04 * tex / tex.std(), 0, 1).astype(np.float32)
+
+
+def sharp_cases(sharp, k):
+    yield "sharp:net", net(sharp)
+    yield "sharp:rl", richardson_lucy(sharp, k, 30)
+    yield "sharp:wiener", wiener(sharp, k, 1e-2)
+
+
+def figures(y: np.ndarray, x: np.ndarray) -> dict:
+    yt = torch.from_numpy(y).permute(2, 0, 1)[None]
+    xt = torch.from_numpy(np.asarray(x, np.float32)).permute(2, 0, 1)[None]
+    yn, xn = yt.numpy(), xt.numpy()
+    t = time.perf_counter()
+    fig = guard._check_one(yn[0], xn[0], raw=True)
+    fig["seconds"] = time.perf_counter() - t
+    return fig
+
+
+def collect(split: str, size: int, groups: tuple[str, ...]) -> list[dict]:
+    tuned = json.loads((HERE / "results" / "baselines.json").read_text())
+    rows = []
+    rng = np.random.default_rng(SEED)
+    for name in quality.SETS:
+        root = quality.DATA / split / name
+        for path in sorted((root / "blur").glob("*.png")):
+            y = crop(load_image(path), size)
+            sharp = crop(load_image(root / "sharp" / path.name), size)
+            k = np.load(root / "psf" / (path.stem + ".npy"))
+            gens = []
+            if "good" in groups:
+                gens.append(("good", good_cases(y, k, tuned[name])))
+                gens.append(("good", [("oracle", sharp)]))
+            if "bad" in groups:
+                gens.append(("bad", bad_cases(y, k, sharp, rng)))
+            if "sharp" in groups:
+                gens.append(("sharp", sharp_cases(sharp, k)))
+            for group, cases in gens:
+                for method, x in cases:
+                    inp = sharp if group == "sharp" else y
+                    fig = figures(inp, x)
+                    rows.append(
+                        dict(
+                            set=name, photo=path.stem, group=group, method=method,
+                            psnr_input=psnr(inp, sharp), psnr_raw=psnr(x, sharp), **fig,
+                        )
+                    )  # fmt: skip
+            print(f"{split} {name} {path.stem}", flush=True)
+    return rows
+
+
+def verdict(row: dict, thresholds=None, sharp_mass=None) -> str:
+    return guard.decide(dict(row), thresholds, sharp_mass)["verdict"]
+
+
+def guarded_psnr(row: dict, v: str) -> float:
+    return row["psnr_input"] if v in ("doubtful", "sharp input") else row["psnr_raw"]
+
+
+def confusion(rows: list[dict], thresholds=None, sharp_mass=None) -> dict:
+    """Group/method -> counts of verdicts."""
+    table: dict = {}
+    for r in rows:
+        v = verdict(r, thresholds, sharp_mass)
+        for key in (r["group"], f"{r['group']}:{r['method']}"):
+            c = table.setdefault(key, {"n": 0, "doubtful": 0, "sharp input": 0, "ok": 0})
+            c["n"] += 1
+            c[v] = c.get(v, 0) + 1
+    return table
+
+
+def changed(r: dict, v: str) -> bool:
+    """The guard replaced the result by the input (the identity's result is the input)."""
+    return v in ("doubtful", "sharp input") and r["method"] != "identity"
+
+
+def rates(rows, thresholds=None, sharp_mass=None) -> tuple[float, float]:
+    good = [changed(r, verdict(r, thresholds, sharp_mass)) for r in rows if r["group"] == "good"]
+    bad = [changed(r, verdict(r, thresholds, sharp_mass)) for r in rows if r["group"] == "bad"]
+    return float(np.mean(good)), float(np.mean(bad))
+
+
+def tune(rows: list[dict]) -> dict:
+    """Grid search: most bad results flagged with at most 2.5% of good ones changed."""
+    grid = {
+        "residual": [1.5, 2, 2.5, 3, 4, 5, 6, 8],
+        "noise_gain": [2, 2.5, 3, 4, 5, 6, 8, 12],
+        "ringing": [10, 20, 30, 50, 100, 200, 400, 1e9],
+        "overshoot": [1, 2, 3, 4, 6, 8, 12, 1e9],
+    }
+    best = None
+    for values in itertools.product(*grid.values()):
+        th = dict(zip(grid, values))
+        g, b = rates(rows, th)
+        if g <= 0.025 and (best is None or (b, -g) > best[0]):
+            best = ((b, -g), th)
+    print(f"tuned on validation: {best[1]} (bad flagged {best[0][0]:.1%}, good {-best[0][1]:.1%})")
+    return best[1]
+
+
+def markdown(rows: list[dict], split: str, extra: str = "") -> str:
+    table = confusion(rows)
+    lines = [
+        f"Guard on {split} ({len({r['photo'] for r in rows})} photos x 4 blur sets, crops); "
+        f"thresholds {guard.THRESHOLDS}, sharp if centre mass >= {guard.SHARP_CENTER_MASS}",
+        "",
+        "| case | n | kept (ok) | fell back (doubtful) | passed through (sharp) |",
+        "|---|---|---|---|---|",
+    ]
+    for key in sorted(table, key=lambda k: (k.split(":")[0], ":" in k, k)):
+        c = table[key]
+        lines.append(f"| {key} | {c['n']} | {c['ok']} | {c['doubtful']} | {c['sharp input']} |")
+    g, b = rates(rows)
+    lines += ["", f"good results changed: {g:.1%}; bad results flagged: {b:.1%}", extra]
+    return "\n".join(lines) + "\n"
+
+
+def db_figures(rows: list[dict]) -> str:
+    """Per set and method: mean gain with/without the guard, worst guarded gain."""
+    out = ["| set | method | mean gain raw (dB) | mean gain guarded | worst guarded gain |"]
+    out.append("|---|---|---|---|---|")
+    keys = sorted({(r["set"], r["method"]) for r in rows if r["group"] == "good"})
+    for s, m in keys:
+        sel = [r for r in rows if r["group"] == "good" and (r["set"], r["method"]) == (s, m)]
+        if m in ("identity", "oracle"):
+            continue
+        raw = [r["psnr_raw"] - r["psnr_input"] for r in sel]
+        gd = [guarded_psnr(r, verdict(r)) - r["psnr_input"] for r in sel]
+        out.append(f"| {s} | {m} | {np.mean(raw):+.3f} | {np.mean(gd):+.3f} | {min(gd):+.3f} |")
+    return "\n".join(out) + "\n"
+
+
+def sharp_mcmaster() -> tuple[list[float], list[str]]:
+    """The 18 whole sharp McMaster photos through ``net`` with the guard: PSNR vs themselves."""
+    values, actions = [], []
+    for p in quality.test_photos():
+        img = load_image(p)
+        x = torch.from_numpy(img).permute(2, 0, 1)[None]
+        out, rep = guard.apply_guard(x, torch.from_numpy(net(img)).permute(2, 0, 1)[None])
+        values.append(psnr(out[0].permute(1, 2, 0).numpy(), img))
+        actions.append(rep.action)
+    return values, actions
+
+
+def timing() -> dict:
+    img = load_image(quality.PHOTOS / quality.VALIDATION[0])
+    img = cv2.resize(img, (1280, 720), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    stem = Path(quality.VALIDATION[0]).stem
+    k = np.load(quality.DATA / "val" / "a_shake" / "psf" / f"{stem}.npy")
+    y = simple_blur(img, k, 0.01, np.random.default_rng(SEED))
+    net(y[:64, :64])  # load the weights
+    t_net, t_check = [], []
+    for _ in range(3):
+        t = time.perf_counter()
+        x = net(y)
+        t_net.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        guard.check_restoration(y, x)
+        t_check.append(time.perf_counter() - t)
+    res = {
+        "image": "1280x720 RGB (a validation photo resized, camera-shake blur)",
+        "threads": torch.get_num_threads(),
+        "net_seconds": min(t_net),
+        "check_seconds": min(t_check),
+        "ratio": min(t_check) / min(t_net),
+    }
+    print(
+        f"timing 1280x720, {res['threads']} thread(s): net {res['net_seconds']:.3f} s, "
+        f"check {res['check_seconds']:.3f} s ({res['ratio']:.1%} of the network)"
+    )
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--test", action="store_true", help="test photos (reporting only)")
+    ap.add_argument("--timing", action="store_true", help="time the check vs the network")
+    ap.add_argument("--tune", action="store_true", help="grid-search thresholds (validation)")
+    ap.add_argument("--crop", type=int, default=320, help="central crop side, pixels")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reuse", action="store_true", help="reuse the saved figures (JSON)")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    cv2.setNumThreads(a.threads)
+    results = HERE / "results"
+    if a.timing:
+        (results / "guard_timing.json").write_text(json.dumps(timing(), indent=2) + "\n")
+        return
+    split = "test" if a.test else "val"
+    path = results / f"guard_{split}.json"
+    if a.reuse:
+        rows = json.loads(path.read_text())["cases"]
+    else:
+        groups = ("good", "sharp") if a.test else ("good", "bad", "sharp")
+        rows = collect(split, a.crop, groups)
+    if a.tune and not a.test:
+        tune(rows)
+    extra = ""
+    record = {"crop": a.crop, "thresholds": guard.THRESHOLDS, "cases": rows}
+    if a.test:
+        vals, actions = sharp_mcmaster()
+        record["sharp_mcmaster_net"] = {"psnr": vals, "actions": actions}
+        extra = (
+            f"\n18 sharp McMaster photos through net with the guard: min PSNR vs themselves "
+            f"{min(vals):.2f} dB; actions: {sorted(set(actions))}\n"
+        )
+    text = markdown(rows, split, extra) + "\n" + db_figures(rows)
+    print(text)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    (results / f"guard_{split}.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""Do no harm: check that a restored image is one its blurred input could have come from.
+
+A deblurred image ``x`` is only believable if some plausible blur explains the input ``y``:
+``y ~ k * x + n`` with ``k`` a small non-negative kernel summing to 1 and ``n`` the noise
+already in ``y``. :func:`check_restoration` tests this on the luminance of both images:
+
+1. **Kernel fit.** ``k`` is fitted to ``(x, y)`` by regularised least squares in the
+   Fourier domain on image gradients, ``K = sum_d conj(X_d) Y_d / (sum_d |X_d|^2 + lam)``
+   (the gradient-domain Tikhonov kernel estimate of blind deconvolution, Cho & Lee,
+   "Fast motion deblurring", SIGGRAPH Asia 2009; the kernel-fit residual as evidence for a
+   latent image follows Levin et al., "Understanding and evaluating blind deconvolution
+   algorithms", CVPR 2009), on a central crop of at most ``FIT_SIZE`` pixels, Tukey
+   tapered, on fast FFT sizes (``scipy.fft.next_fast_len``). It is then projected onto
+   plausible blurs: at most ``KERNEL_SIZE`` pixels a side, non-negative, taps below 5% of
+   the peak set to zero (as Cho & Lee), sum 1, cropped to its support.
+2. **Noise level** of ``y``: the robust median-absolute-deviation estimate on the finest
+   diagonal Haar wavelet band, ``sigma = median(|HH|) / 0.6745`` (Donoho & Johnstone,
+   "Ideal spatial adaptation by wavelet shrinkage", Biometrika 1994; the estimator of
+   ``skimage.restoration.estimate_sigma``; Immerkaer, "Fast noise variance estimation",
+   CVIU 1996, is the Laplacian-mask alternative), floored at ``SIGMA_FLOOR`` (8-bit
+   quantisation).
+3. **Figures.** ``residual``: std of ``y - k * x`` over the valid region, in units of that
+   noise level (about 1 when ``x`` explains ``y``; a smeared or wrong result leaves
+   structure unexplained). ``noise_gain``: the same noise estimate on ``x`` over that on
+   ``y`` (noise and texture the restore amplified or invented). ``ringing``: energy of
+   ``x``'s gradients in the frequencies the fitted kernel destroyed (``|K| < 0.1``) over
+   that of ``y`` there, which is noise: what the restore put where the input holds no
+   information. ``overshoot``: RMS of ``x`` beyond the local range of ``y`` (min/max over
+   the kernel's extent, with a ``3 sigma`` margin), in 8-bit levels: halos.
+   ``center_mass``: share of the kernel's mass in the 3x3 around its peak; at or above
+   ``SHARP_CENTER_MASS`` the fitted blur is (nearly) a delta: the input needs no
+   deblurring.
+
+Thresholds (:data:`THRESHOLDS`) were tuned on the validation photos only
+(``benchmarks/guard_eval.py``, results in ``benchmarks/results/guard_*``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.fft
+import scipy.signal
+import torch
+
+from deblur.io import as_bchw
+
+__all__ = [
+    "FIT_SIZE",
+    "KERNEL_SIZE",
+    "SHARP_CENTER_MASS",
+    "SIGMA_FLOOR",
+    "THRESHOLDS",
+    "GuardReport",
+    "apply_guard",
+    "check_restoration",
+]
+
+KERNEL_SIZE = 51
+"""Largest blur kernel (pixels a side) the fit considers."""
+
+FIT_SIZE = 512
+"""The kernel is fitted on a central crop of at most this many pixels a side."""
+
+SIGMA_FLOOR = 0.002
+"""Lowest noise level assumed for ``y`` (about half an 8-bit level)."""
+
+SHARP_CENTER_MASS = 0.9
+"""A fitted kernel with at least this share of its mass in a 3x3 is a delta: sharp input."""
+
+THRESHOLDS = {"residual": 3.0, "noise_gain": 3.0, "ringing": 30.0, "overshoot": 8.0}
+"""A result is doubtful when any figure exceeds its threshold (tuned on validation)."""
+
+_REASONS = {
+    "residual": "residual {:.1f}x noise",
+    "noise_gain": "noise {:.1f}x the input's",
+    "ringing": "ringing {:.0f}x the input's energy where the blur left none",
+    "overshoot": "halos {:.1f} levels beyond the input's range",
+}
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    """What :func:`check_restoration` found and :func:`apply_guard` did, for one image.
+
+    Attributes
+    ----------
+    verdict : {"ok", "doubtful", "sharp input", "not checked"}
+    action : {"kept", "fell back to input", "passed through (input already sharp)"}
+        What :func:`apply_guard` returned (``check_restoration`` fills in what it would do).
+    reason : str
+        Short text: the figure that decided (``"residual 3.1x noise"``), or ``""``.
+    residual, noise_gain, ringing, overshoot, center_mass : float
+        The figures (see the module docstring); finite for any finite input.
+    noise_sigma : float
+        Noise level estimated from the input, on the [0, 1] scale (>= ``SIGMA_FLOOR``).
+    kernel_size : int
+        Side of the fitted kernel's support, pixels (1 for a delta).
+    """
+
+    verdict: str
+    action: str
+    reason: str
+    residual: float
+    noise_gain: float
+    ringing: float
+    overshoot: float
+    center_mass: float
+    noise_sigma: float
+    kernel_size: int
+
+    @property
+    def doubtful(self) -> bool:
+        """True when the result should not be trusted."""
+        return self.verdict == "doubtful"
+
+
+def _luma(a: np.ndarray) -> np.ndarray:
+    """(C, H, W) float32 -> (H, W) float64 luminance (alpha ignored)."""
+    lum = np.tensordot(_LUMA, a[:3], axes=1) if a.shape[0] >= 3 else a[0]
+    return lum.astype(np.float64)
+
+
+def _noise_sigma(a: np.ndarray) -> float:
+    """Donoho-Johnstone MAD noise estimate on the finest diagonal Haar band of (H, W)."""
+    H, W = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
+    b = a[:H, :W]
+    hh = (b[0::2, 0::2] - b[0::2, 1::2] - b[1::2, 0::2] + b[1::2, 1::2]) / 2
+    return float(np.median(np.abs(hh)) / 0.6745)
+
+
+def _tukey(n: int, frac: float = 0.1) -> np.ndarray:
+    w = np.ones(n)
+    m = max(1, int(n * frac))
+    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(m) / m)
+    w[:m], w[n - m :] = ramp, ramp[::-1]
+    return w
+
+
+def _fit_kernel(x: np.ndarray, y: np.ndarray, r: int, reg: float = 1e-2):
+    """Gradient-domain Tikhonov fit of ``y = k * x``; kernel (2r+1)^2 and the power spectra."""
+    grads = [(np.diff(a, axis=1)[:-1], np.diff(a, axis=0)[:, :-1]) for a in (x, y)]
+    h, w = grads[0][0].shape
+    win = np.outer(_tukey(h), _tukey(w))
+    s = tuple(scipy.fft.next_fast_len(n + 2 * r, real=True) for n in (h, w))
+    workers = max(1, torch.get_num_threads())
+    num, den, py = 0.0, 0.0, 0.0
+    for gx, gy in zip(grads[0], grads[1]):
+        X = scipy.fft.rfft2(gx * win, s, workers=workers)
+        Y = scipy.fft.rfft2(gy * win, s, workers=workers)
+        num = num + np.conj(X) * Y
+        den = den + (X.real**2 + X.imag**2)
+        py = py + (Y.real**2 + Y.imag**2)
+    k = scipy.fft.irfft2(num / (den + reg * den.mean() + 1e-30), s, workers=workers)
+    k = np.roll(k, (r, r), (0, 1))[: 2 * r + 1, : 2 * r + 1]
+    return k, den, py, s
+
+
+def _project(k: np.ndarray) -> np.ndarray | None:
+    """Non-negative, taps < 5% of the peak dropped, sum 1; None if nothing is left."""
+    k = np.maximum(k, 0.0)
+    if not k.max() > 0:
+        return None
+    k[k < 0.05 * k.max()] = 0.0
+    return k / k.sum()
+
+
+def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False) -> dict:
+    """Figures (and, unless ``raw``, the verdict) for one (C, H, W) pair."""
+    H, W = y.shape[-2:]
+    r = min(KERNEL_SIZE // 2, (min(H, W) - 1) // 4)
+    if r < 2:
+        return {"verdict": "not checked", "reason": "image too small to check"}
+    if not np.isfinite(x).all():
+        return {"verdict": "doubtful", "reason": "result not finite"}
+    ly, lx = _luma(y), _luma(x)
+    sigma = max(_noise_sigma(ly), SIGMA_FLOOR)
+    out = {"noise_sigma": sigma, "noise_gain": max(_noise_sigma(lx), SIGMA_FLOOR) / sigma}
+    fh, fw = min(H, FIT_SIZE), min(W, FIT_SIZE)
+    t0, l0 = (H - fh) // 2, (W - fw) // 2
+    cx, cy = lx[t0 : t0 + fh, l0 : l0 + fw], ly[t0 : t0 + fh, l0 : l0 + fw]
+    k_ls, px, py, s = _fit_kernel(cx, cy, r)
+    k = _project(k_ls)
+    if k is None:
+        return {**out, "verdict": "doubtful", "reason": "no blur explains the input"}
+    rows, cols = np.nonzero(k)
+    ext = int(max(np.abs(rows - r).max(), np.abs(cols - r).max()))
+    pr, pc = np.unravel_index(np.argmax(k), k.shape)
+    out["center_mass"] = float(k[max(pr - 1, 0) : pr + 2, max(pc - 1, 0) : pc + 2].sum())
+    out["kernel_size"] = int(max(np.ptp(rows), np.ptp(cols)) + 1)
+    # ringing: gradient energy of x where the fitted blur destroyed the signal, vs y's there
+    kk = np.zeros(s)
+    kk[: 2 * r + 1, : 2 * r + 1] = k
+    K = np.abs(scipy.fft.rfft2(np.roll(kk, (-r, -r), (0, 1))))
+    dead = K < 0.1
+    out["ringing"] = float(px[dead].sum() / max(py[dead].sum(), 1e-30)) if dead.any() else 1.0
+    # residual over the valid region of the whole image
+    kc = k[r - ext : r + ext + 1, r - ext : r + ext + 1]
+    pred = scipy.signal.fftconvolve(lx, kc, mode="valid")
+    res = ly[ext : H - ext, ext : W - ext] - pred
+    out["residual"] = float(res.std() / sigma)
+    # overshoot of x beyond the local range of y (halos), in 8-bit levels
+    size = 2 * ext + 1
+    se = np.ones((size, size), np.uint8)
+    y32 = ly.astype(np.float32)
+    hi = cv2.dilate(y32, se, borderType=cv2.BORDER_REFLECT) + 3 * sigma
+    lo = cv2.erode(y32, se, borderType=cv2.BORDER_REFLECT) - 3 * sigma
+    o = np.maximum(lx - hi, 0) + np.maximum(lo - lx, 0)
+    out["overshoot"] = float(np.sqrt(np.mean(o**2)) * 255)
+    return out if raw else decide(out)
+
+
+def decide(fig: dict, thresholds: dict | None = None, sharp_mass: float | None = None) -> dict:
+    """Verdict and reason from a dict of figures (``thresholds``: :data:`THRESHOLDS`)."""
+    if "verdict" in fig:
+        return fig
+    thresholds = THRESHOLDS if thresholds is None else thresholds
+    sharp_mass = SHARP_CENTER_MASS if sharp_mass is None else sharp_mass
+    if fig["center_mass"] >= sharp_mass:
+        return {**fig, "verdict": "sharp input", "reason": "fitted blur is a delta"}
+    over = {n: fig[n] / t for n, t in thresholds.items() if fig[n] > t}
+    if over:
+        worst = max(over, key=over.get)
+        return {**fig, "verdict": "doubtful", "reason": _REASONS[worst].format(fig[worst])}
+    return {**fig, "verdict": "ok", "reason": ""}
+
+
+_ACTIONS = {
+    "ok": "kept",
+    "not checked": "kept",
+    "doubtful": "fell back to input",
+    "sharp input": "passed through (input already sharp)",
+}
+
+
+def _report(fig: dict, action: str | None = None) -> GuardReport:
+    def num(name, default=0.0):
+        return float(fig.get(name, default))
+
+    return GuardReport(
+        verdict=fig["verdict"],
+        action=action or _ACTIONS[fig["verdict"]],
+        reason=fig["reason"],
+        residual=num("residual"),
+        noise_gain=num("noise_gain", 1.0),
+        ringing=num("ringing", 1.0),
+        overshoot=num("overshoot"),
+        center_mass=num("center_mass"),
+        noise_sigma=num("noise_sigma", SIGMA_FLOOR),
+        kernel_size=int(fig.get("kernel_size", 0)),
+    )
+
+
+def _pair(blurred, restored) -> tuple[np.ndarray, np.ndarray]:
+    y, _ = as_bchw(blurred)
+    x, _ = as_bchw(restored)
+    if y.shape != x.shape:
+        raise ValueError(
+            f"blurred and restored images differ in shape: {tuple(y.shape)} vs {tuple(x.shape)}"
+        )
+    return y.detach().cpu().numpy(), x.detach().cpu().numpy()
+
+
+def check_restoration(blurred, restored) -> GuardReport | tuple[GuardReport, ...]:
+    """Check that a restored image is explained by its blurred input through a plausible blur.
+
+    Parameters
+    ----------
+    blurred : tensor of shape ``(B, C, H, W)``, or array of shape ``(H, W)`` / ``(H, W, C)``
+        The input of the restoration, float in [0, 1] (uint8/uint16 are scaled). ``C`` in
+        1..4; with 2 or 4 channels the last (alpha) is ignored.
+    restored : same kind and shape as ``blurred``
+        The restoration's result, float in [0, 1].
+
+    Returns
+    -------
+    GuardReport, or a tuple of B of them for a batch with ``B > 1``
+        The figures and the verdict (``"ok"``, ``"doubtful"``, ``"sharp input"``, or
+        ``"not checked"`` for images under 9 pixels a side); ``action`` says what
+        :func:`apply_guard` would do.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or are not image shapes.
+    TypeError
+        On an unsupported dtype (see :func:`deblur.io.as_bchw`).
+    """
+    y, x = _pair(blurred, restored)
+    reports = tuple(_report(_check_one(y[b], x[b])) for b in range(y.shape[0]))
+    return reports[0] if len(reports) == 1 else reports
+
+
+def _check_strength(strength) -> float:
+    ok = isinstance(strength, (int, float, np.floating, np.integer)) and not isinstance(
+        strength, bool
+    )
+    if not ok or not 0.0 <= float(strength) <= 1.0:  # NaN fails the comparison too
+        raise ValueError(f"strength must be a number in [0, 1], got {strength!r}")
+    return float(strength)
+
+
+def apply_guard(
+    blurred: torch.Tensor,
+    restored: torch.Tensor,
+    *,
+    guard: bool = True,
+    strength: float = 1.0,
+) -> tuple[torch.Tensor, GuardReport | tuple[GuardReport, ...] | None]:
+    """Blend a restoration with its input by ``strength`` and fall back to the input if doubtful.
+
+    Parameters
+    ----------
+    blurred : float tensor of shape ``(B, C, H, W)`` in [0, 1]
+        The input of the restoration.
+    restored : float tensor of the same shape, in [0, 1]
+        The method's raw result.
+    guard : bool
+        Check the (blended) result with :func:`check_restoration`; a doubtful one is replaced
+        by the input, and so is one whose input was already sharp.
+    strength : float
+        In [0, 1]: ``out = blurred + strength * (restored - blurred)``; 0 returns
+        ``blurred`` exactly (bit for bit), 1 returns ``restored`` exactly.
+
+    Returns
+    -------
+    out : float32 tensor of shape ``(B, C, H, W)`` on ``restored``'s device
+    report : GuardReport, a tuple of B of them when ``B > 1``, or None when ``guard`` is off
+
+    Raises
+    ------
+    ValueError
+        If ``strength`` is not a number in [0, 1] (NaN included) or the shapes differ.
+    """
+    s = _check_strength(strength)
+    y, _ = as_bchw(blurred)
+    x, _ = as_bchw(restored)
+    if y.shape != x.shape:
+        raise ValueError(
+            f"blurred and restored images differ in shape: {tuple(y.shape)} vs {tuple(x.shape)}"
+        )
+    y = y.to(x.device)
+    out = y.clone() if s == 0 else x.clone() if s == 1 else y + s * (x - y)
+    if not guard:
+        return out, None
+    B = y.shape[0]
+    if s == 0:
+        fig = {"verdict": "not checked", "reason": "strength 0: the input itself"}
+        reports = tuple(_report(fig) for _ in range(B))
+    else:
+        yn, on = y.detach().cpu().numpy(), out.detach().cpu().numpy()
+        reports = tuple(_report(_check_one(yn[b], on[b])) for b in range(B))
+        for b, rep in enumerate(reports):
+            if rep.action != "kept":
+                out[b] = y[b]
+    return out, reports[0] if B == 1 else reports
+
