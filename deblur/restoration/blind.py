@@ -31,6 +31,10 @@ __all__ = ["estimate_psf"]
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601 luma weights
 _RATIO = math.sqrt(0.5)  # pyramid scale step (Pan et al. 2014)
 _BETA_MAX = 1e5  # end of the half-quadratic splitting continuation
+_K_THRESHOLD = 0.05  # kernel values under this fraction of the peak are set to 0
+_CC_MASS = 0.1  # connected parts of the kernel holding less of the mass are removed
+_KEEP = 2.0  # salient gradients kept per direction bin: _KEEP * kernel side (Cho & Lee)
+_SUBPIXEL = True
 
 
 def _workers() -> int:
@@ -196,11 +200,11 @@ def _kernel_step(Gs, Ys, mask, k0, gamma, grid, iters=20):
 def _clean(k: np.ndarray) -> np.ndarray:
     """Non-negative, values under 5% of the peak and 8-connected parts holding under 10% of
     the mass removed, normalised, centre of mass moved to the nearest pixel of the centre."""
-    k = np.where(k < 0.05 * k.max(), 0.0, k)
+    k = np.where(k < _K_THRESHOLD * k.max(), 0.0, k)
     labels, n = ndi.label(k > 0, structure=np.ones((3, 3)))
     if n > 1:
         mass = ndi.sum(k, labels, index=np.arange(1, n + 1))
-        k = np.where(np.isin(labels, 1 + np.flatnonzero(mass < 0.1 * mass.sum())), 0.0, k)
+        k = np.where(np.isin(labels, 1 + np.flatnonzero(mass < _CC_MASS * mass.sum())), 0.0, k)
     s = k.sum()
     if not (np.isfinite(s) and s > 0):
         return k
@@ -237,7 +241,8 @@ def _finish(k: np.ndarray, size: int) -> np.ndarray:
     r = min(c, max(1, int(np.max(np.abs(np.concatenate([ys - c, xs - c])))) + 1))
     k = k[c - r : c + 1 + r, c - r : c + 1 + r]  # side 2r + 1 <= size
     d = (np.array(k.shape) // 2) - np.array(ndi.center_of_mass(k))  # |d| <= ~0.5 px
-    k = ndi.shift(k, d, order=1, mode="constant")  # bilinear: moves the centre of mass by d
+    if _SUBPIXEL:
+        k = ndi.shift(k, d, order=1, mode="constant")  # bilinear: moves the centre of mass by d
     k = np.maximum(k, 0)
     return (k / k.sum()).astype(np.float32)
 
@@ -353,7 +358,7 @@ def _estimate_level(y, k, iterations, lam, gamma):
     for _ in range(iterations):
         x = _latent_l0(Y, _otf(k, grid), D2, Dx, Dy, grid, lam, 2.0)
         gx, gy = np.roll(x, -1, 1) - x, np.roll(x, -1, 0) - x
-        gx, gy, threshold = _salient(gx, gy, 2 * s, threshold)
+        gx, gy, threshold = _salient(gx, gy, int(_KEEP * s), threshold)
         threshold /= 1.1
         Gs = [scipy.fft.rfft2(g, workers=_workers()) for g in (gx, gy)]
         k_new = _clean(_kernel_step(Gs, (ygx, ygy), mask, k, gamma, grid))
