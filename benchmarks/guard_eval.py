@@ -287,6 +287,7 @@ def main() -> None:
     else:
         groups = ("good", "sharp") if a.test else ("good", "bad", "sharp")
         rows = collect(split, a.crop, groups)
+        path.write_text(json.dumps({"crop": a.crop, "cases": rows}, indent=1) + "\n")
     if a.tune and not a.test:
         tune(rows)
     extra = ""

@@ -139,7 +139,7 @@ def restore(
         unsupported image shape. ``deblur.models.WeightsError`` (a ValueError) for
         missing or unusable weights.
     TypeError
-        On an unsupported image dtype (see :func:`deblur.io.as_bchw`).
+        On an unsupported image dtype (see :func:`deblur.layout.as_bchw`).
 
     Examples
     --------
@@ -186,7 +186,7 @@ def restore(
 
     import torch
 
-    from deblur.io import as_bchw
+    from deblur.layout import as_bchw
 
     x, back = as_bchw(image)
     if x.shape[1] not in (1, 2, 3, 4):

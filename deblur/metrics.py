@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deblur.io import as_bchw
+from deblur.layout import as_bchw
 
 __all__ = ["psnr", "ssim"]
 

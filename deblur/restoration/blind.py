@@ -140,7 +140,7 @@ def _latent_l0(Y: np.ndarray, K: np.ndarray, D2: np.ndarray, Dx, Dy, grid, lam, 
         small = h * h + v * v < lam / beta
         h[small] = 0
         v[small] = 0
-        X = (num1 + beta * (np.conj(Dx) * rfft(h, workers=wk) + np.conj(Dy) * rfft(v, workers=wk)))
+        X = num1 + beta * (np.conj(Dx) * rfft(h, workers=wk) + np.conj(Dy) * rfft(v, workers=wk))
         x = irfft(X / (K2 + beta * D2), s=grid, workers=wk)
         beta *= kappa
     return x.astype(np.float32)
@@ -180,8 +180,13 @@ def _kernel_step(Gs, Ys, mask, k0, gamma, grid, iters=20):
             acc = acc + np.conj(G) * rfft(r, workers=wk)
         return crop(irfft(acc, s=grid, workers=wk)).astype(np.float64) + gamma * k
 
-    b = crop(irfft(sum(np.conj(G) * rfft(yd * mask, workers=wk) for G, yd in zip(Gs, Ys)),
-                   s=grid, workers=wk)).astype(np.float64)
+    b = crop(
+        irfft(
+            sum(np.conj(G) * rfft(yd * mask, workers=wk) for G, yd in zip(Gs, Ys)),
+            s=grid,
+            workers=wk,
+        )
+    ).astype(np.float64)
     k = k0.astype(np.float64)
     r = b - normal(k)
     p, rr = r.copy(), float(np.vdot(r, r))
@@ -310,8 +315,10 @@ def estimate_psf(
     "Fast motion deblurring", ACM TOG (SIGGRAPH Asia) 2009.
     """
     size = 45 if size is None else size
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not (
-        3 <= size <= 101 and size % 2 == 1
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, (int, np.integer))
+        or not (3 <= size <= 101 and size % 2 == 1)
     ):
         raise PSFError(f"size must be an odd integer from 3 to 101, got {size!r}")
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:

@@ -3,7 +3,7 @@
 Plain functions in the style of :mod:`skimage.restoration`. Both take an image as a numpy
 array ``(H, W)`` / ``(H, W, C)`` (float in [0, 1], uint8 or uint16) or a tensor
 ``(B, C, H, W)`` and return the same kind and layout, as float32 (see
-:func:`deblur.io.as_bchw`). The blur model is :func:`deblur.psf.blur` with the same
+:func:`deblur.layout.as_bchw`). The blur model is :func:`deblur.psf.blur` with the same
 ``boundary``; all channels (and images of a batch) go through one batched FFT on fast sizes.
 
 The computation runs on the CPU with numpy and ``scipy.fft`` (``torch.get_num_threads()``
@@ -20,7 +20,7 @@ import scipy.fft
 import torch
 
 from deblur.errors import PSFError
-from deblur.io import as_bchw
+from deblur.layout import as_bchw
 from deblur.psf import BOUNDARIES, FFTBlur, check_psf_fits, validate_psf
 from deblur.psf.fourier import fft_shape, fft_workers, psf_to_otf
 

@@ -357,4 +357,3 @@ def apply_guard(
             if rep.action != "kept":
                 out[b] = y[b]
     return out, reports[0] if B == 1 else reports
-
