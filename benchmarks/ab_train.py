@@ -31,7 +31,7 @@ import deblur.models as models
 import deblur.models.net as net
 from deblur.models.blocks import conv3x3
 from deblur.synth import BlurConfig
-from deblur.train import TrainConfig, train
+from deblur.training import TrainConfig, train
 
 
 class GatedBlock(nn.Module):

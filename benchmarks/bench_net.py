@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from deblur.models import DEFAULT_VARIANT, VARIANTS, build_model
-from deblur.restoration.network import run_network
+from deblur.restoration.tiling import run_network
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -63,7 +63,7 @@ def peak_rss_4k(variant: str) -> float:
 import resource, torch
 torch.set_num_threads(2)
 from deblur.models import build_model
-from deblur.restoration.network import run_network
+from deblur.restoration.tiling import run_network
 m = build_model({variant!r}).eval()
 x = torch.rand(1, 3, 2160, 3840)
 y = run_network(m, x)

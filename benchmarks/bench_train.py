@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from deblur.models import build_model
-from deblur.train import TrainConfig, multiscale_loss
+from deblur.training import TrainConfig, multiscale_loss
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

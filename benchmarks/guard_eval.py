@@ -111,7 +111,28 @@ def figures(y: np.ndarray, x: np.ndarray) -> dict:
     return fig
 
 
-def collect(split: str, size: int, groups: tuple[str, ...]) -> list[dict]:
+def cached(cases, cache: Path | None, key: tuple[str, str]):
+    """Yield (method, result), storing/reusing results as ``cache/key_method.npy``."""
+    if cache is None:
+        yield from cases
+        return
+    names = {"good": ["identity", "rl", "wiener", "net"], "bad": BAD, "sharp": SHARP}.get(key[0])
+    files = [cache / f"{key[1]}_{m}.npy" for m in names or []]
+    if names and all(f.exists() for f in files):
+        yield from ((m, np.load(f)) for m, f in zip(names, files))
+        return
+    for method, x in cases:
+        np.save(cache / f"{key[1]}_{method}.npy", np.asarray(x, np.float32))
+        yield method, x
+
+
+BAD = ["unsharp", "rl_300acc", "wiener_1e-5", "rl_psf2x", "smeared", "noise", "texture"]
+SHARP = ["sharp:net", "sharp:rl", "sharp:wiener"]
+
+
+def collect(
+    split: str, size: int, groups: tuple[str, ...], cache: Path | None = None
+) -> list[dict]:
     tuned = json.loads((HERE / "results" / "baselines.json").read_text())
     rows = []
     rng = np.random.default_rng(SEED)
@@ -122,13 +143,14 @@ def collect(split: str, size: int, groups: tuple[str, ...]) -> list[dict]:
             sharp = crop(load_image(root / "sharp" / path.name), size)
             k = np.load(root / "psf" / (path.stem + ".npy"))
             gens = []
+            tag = f"{split}_{name}_{path.stem}_{size}"
             if "good" in groups:
-                gens.append(("good", good_cases(y, k, tuned[name])))
+                gens.append(("good", cached(good_cases(y, k, tuned[name]), cache, ("good", tag))))
                 gens.append(("good", [("oracle", sharp)]))
             if "bad" in groups:
-                gens.append(("bad", bad_cases(y, k, sharp, rng)))
+                gens.append(("bad", cached(bad_cases(y, k, sharp, rng), cache, ("bad", tag))))
             if "sharp" in groups:
-                gens.append(("sharp", sharp_cases(sharp, k)))
+                gens.append(("sharp", cached(sharp_cases(sharp, k), cache, ("sharp", tag))))
             for group, cases in gens:
                 for method, x in cases:
                     inp = sharp if group == "sharp" else y
@@ -273,6 +295,7 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=320, help="central crop side, pixels")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reuse", action="store_true", help="reuse the saved figures (JSON)")
+    ap.add_argument("--cache", type=Path, help="folder to keep restored crops in (reused)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cv2.setNumThreads(a.threads)
@@ -286,7 +309,7 @@ def main() -> None:
         rows = json.loads(path.read_text())["cases"]
     else:
         groups = ("good", "sharp") if a.test else ("good", "bad", "sharp")
-        rows = collect(split, a.crop, groups)
+        rows = collect(split, a.crop, groups, a.cache)
         path.write_text(json.dumps({"crop": a.crop, "cases": rows}, indent=1) + "\n")
     if a.tune and not a.test:
         tune(rows)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from deblur.models import DEFAULT_VARIANT, default_weights_path, load_weights
-from deblur.restoration.network import run_network
+from deblur.restoration.tiling import run_network
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "tests" / "data"
 

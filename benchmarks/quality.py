@@ -82,7 +82,7 @@ def _bench(dataset: Path, methods: str, out_json: Path, *extra: str) -> dict:
 
 
 def tune() -> None:
-    from deblur.bench import run_benchmark
+    from deblur.evaluate import run_benchmark
 
     RESULTS.mkdir(exist_ok=True)
     best: dict[str, dict] = {}

@@ -38,9 +38,9 @@ import quality  # noqa: E402
 from deblur import psf as psflib  # noqa: E402
 from deblur.metrics import psnr  # noqa: E402
 from deblur.models import build_model, load_weights  # noqa: E402
-from deblur.restoration.network import run_network  # noqa: E402
+from deblur.restoration.tiling import run_network  # noqa: E402
 from deblur.synth import quantize8, simple_blur  # noqa: E402
-from deblur.train import load_checkpoint  # noqa: E402
+from deblur.training import load_checkpoint  # noqa: E402
 
 SEED = 20261126
 

@@ -49,7 +49,7 @@ def _restore_bchw(
     """Restore a float32 (B,C,H,W) colour tensor (C in {1, 3}) in [0, 1]."""
     if method == "net":
         from deblur.models import load_model
-        from deblur.restoration.network import run_network
+        from deblur.restoration.tiling import run_network
 
         model = load_model(weights, device=device)
         param = next(model.parameters(), None)
@@ -117,7 +117,7 @@ def restore(
     tile : int, optional
         Run the network on tiles of this many pixels a side to bound memory
         (``net`` only); 0 never tiles; None tiles only very large images
-        (see :func:`deblur.restoration.network.run_network`).
+        (see :func:`deblur.restoration.tiling.run_network`).
     tile_overlap : int, optional
         Overlap of neighbouring tiles in pixels (``net`` only), >= 0; None uses the
         network runner's default.

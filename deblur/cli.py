@@ -230,7 +230,7 @@ def _plan_outputs(
     suffix: str | None,
 ) -> list[tuple[Path, Path]]:
     """(input, output) for each input file; raises UsageError on clashes."""
-    from deblur.data import is_image_file
+    from deblur.datasets import is_image_file
 
     single_file = len(inputs) == 1 and Path(inputs[0]).is_file()
     plan: list[tuple[Path, Path]] = []
@@ -333,7 +333,7 @@ def restore(
     threads: Threads = None,
 ) -> None:
     """Restore blurred photos; writes images keeping their channels and bit depth."""
-    from deblur.data import expand_inputs
+    from deblur.datasets import expand_inputs
 
     method_name = Method(method).value
     if not nsr > 0:
@@ -514,7 +514,7 @@ def blur(
     """
     import numpy as np
 
-    from deblur.data import expand_inputs
+    from deblur.datasets import expand_inputs
 
     if psf is not None and shake is not None:
         raise UsageError("give either --psf or --shake, not both")
@@ -650,8 +650,8 @@ def benchmark(
     threads: Threads = None,
 ) -> None:
     """Score methods on a dataset: mean PSNR, SSIM and seconds per image."""
-    from deblur import bench
-    from deblur.data import find_pairs
+    from deblur import evaluate as bench
+    from deblur.datasets import find_pairs
 
     if not nsr > 0:
         raise UsageError(f"--nsr must be > 0, got {nsr}")
@@ -818,8 +818,8 @@ def train(
     import dataclasses
 
     from deblur import synth
-    from deblur.train import TrainConfig
-    from deblur.train import train as run
+    from deblur.training import TrainConfig
+    from deblur.training import train as run
 
     blur = dataclasses.replace(
         synth.BlurConfig(),
@@ -903,7 +903,7 @@ def export(
     overwrite: Overwrite = False,
 ) -> None:
     """Write a checkpoint's weights as a self-describing .safetensors file and a model card."""
-    from deblur.train import export_checkpoint
+    from deblur.training import export_checkpoint
 
     if not checkpoint.is_file():
         raise UsageError(f"{checkpoint}: no such checkpoint")

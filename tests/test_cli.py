@@ -12,7 +12,7 @@ from conftest import make_image, read_raw, run_module, write_png
 from typer.testing import CliRunner
 
 from deblur.cli import app
-from deblur.data import find_pairs
+from deblur.datasets import find_pairs
 
 runner = CliRunner()
 WIENER = ["--method", "wiener", "--psf", "gaussian:1.0"]
@@ -444,7 +444,7 @@ def test_benchmark_says_when_a_psf_is_missing(tmp_path, dataset):
 
 
 def test_benchmark_default_methods_without_net(dataset):
-    from deblur import bench
+    from deblur import evaluate as bench
 
     pairs = find_pairs(dataset)
     assert bench.default_methods(pairs, net=False) == ["none", "rl", "wiener"]

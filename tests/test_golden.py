@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from deblur.models import DEFAULT_VARIANT, WEIGHTS_DIR, default_weights_path, load_model
-from deblur.restoration.network import run_network
+from deblur.restoration.tiling import run_network
 
 GOLDEN = Path(__file__).parent / "data" / f"golden_{DEFAULT_VARIANT}.npz"
 

@@ -19,8 +19,8 @@ from deblur.models import (
     save_weights,
 )
 from deblur.models.blocks import IRDUnit, ResBlock
-from deblur.restoration.network import run_network, tile_starts
-from deblur.train import TrainConfig, multiscale_loss
+from deblur.restoration.tiling import run_network, tile_starts
+from deblur.training import TrainConfig, multiscale_loss
 
 TINY = VARIANTS["tiny"]
 

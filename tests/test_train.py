@@ -12,8 +12,8 @@ import torch
 from deblur import synth
 from deblur.io import write_image
 from deblur.models import build_model, load_weights
-from deblur.restoration.network import run_network
-from deblur.train import (
+from deblur.restoration.tiling import run_network
+from deblur.training import (
     TrainConfig,
     TrainError,
     export_checkpoint,
@@ -144,7 +144,7 @@ def test_no_data_is_an_error(tmp_path):
 def test_empty_folder_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     cfg = TrainConfig(out=str(tmp_path / "r"), sharp=(str(tmp_path / "empty"),), variant="tiny")
-    with pytest.raises(TrainError, match="empty: no images found"):
+    with pytest.raises(TrainError, match="empty: no images in this folder"):
         train(cfg)
 
 
@@ -172,7 +172,7 @@ def test_dead_leaves_alone_is_enough_data(tmp_path, photos):
 
 @pytest.mark.parametrize("grad_clip", [1.0, 0.0])
 def test_divergence_stops_with_finite_checkpoints(tmp_path, photos, monkeypatch, grad_clip):
-    import deblur.train as tr
+    import deblur.training.loop as tr
 
     calls = {"n": 0}
 
@@ -192,7 +192,7 @@ def test_divergence_stops_with_finite_checkpoints(tmp_path, photos, monkeypatch,
 
 
 def test_smooth_crops_are_smooth(tmp_path, photos):
-    from deblur.train import TrainStream, load_sharp_images
+    from deblur.training.data import TrainStream, load_sharp_images
 
     rough = np.random.default_rng(1).random((200, 200, 3), dtype=np.float32)
     cfgs = [_cfg(tmp_path, photos, smooth=s, blur=synth.BlurConfig(p_sharp=1.0)) for s in (0, 1)]

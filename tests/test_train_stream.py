@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from deblur.synth import BlurConfig
-from deblur.train import TrainConfig, TrainStream
+from deblur.training import TrainConfig, TrainStream
 
 PINNED = {
     "default": "a6657a87c8fb6994b831c8fd7fa5afb31df34939353c26418c707dfa10ea2c1b",

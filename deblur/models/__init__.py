@@ -1,22 +1,22 @@
-"""Network variants, self-describing weight files and the cached model loader.
-
-A weights file is a ``.safetensors`` file whose metadata holds the model config
-(``config``, JSON), the variant name and a SHA-256 of the tensor data, so any weights
-file describes itself and tampering is detected. A JSON model card may sit beside it.
-"""
+"""Network variants, devices and the cached model loader (the weights format is in
+:mod:`deblur.models.weights`)."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from deblur.errors import WeightsError
 from deblur.models.net import MultiScaleNet, NetConfig
+from deblur.models.weights import (
+    DEFAULT_VARIANT,
+    WEIGHTS_DIR,
+    default_weights_path,
+    load_weights,
+    save_weights,
+)
 
 __all__ = [
     "VARIANTS",
@@ -31,8 +31,6 @@ __all__ = [
     "save_weights",
 ]
 
-FORMAT = "deblur-multiscale-v1"
-DEFAULT_VARIANT = "base"
 
 #: Named variants. ``base`` is the shipped default (meets the CPU speed target).
 VARIANTS: dict[str, NetConfig] = {
@@ -58,15 +56,6 @@ OPTIONAL_PARTS = {
     "ird_reach": "branch.reach.",
 }
 
-#: Folder of the shipped weights: ``weights/`` at the top of the repository, reached
-#: through the ``deblur/weights`` link in a source checkout and packaged as
-#: ``deblur/weights`` in a wheel; never relative to the working directory.
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-
-
-class WeightsError(ValueError):
-    """A weights file is missing, unreadable, corrupt, tampered with or mismatched."""
-
 
 def build_model(variant: str | NetConfig = DEFAULT_VARIANT) -> MultiScaleNet:
     """A freshly initialised network of a named variant (or an explicit config)."""
@@ -75,98 +64,6 @@ def build_model(variant: str | NetConfig = DEFAULT_VARIANT) -> MultiScaleNet:
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     return MultiScaleNet(VARIANTS[variant])
-
-
-def default_weights_path(variant: str = DEFAULT_VARIANT) -> Path | None:
-    """Path of the shipped weights of ``variant``, or None when they are not installed."""
-    p = WEIGHTS_DIR / f"{variant}.safetensors"
-    return p if p.is_file() else None
-
-
-def _tensor_digest(state: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name].detach().to("cpu", torch.float32).contiguous()
-        h.update(name.encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
-def save_weights(
-    model: MultiScaleNet, path: str | Path, *, variant: str = "custom", extra: dict | None = None
-) -> Path:
-    """Write ``model``'s weights (fp32) with its config in the metadata, atomically.
-
-    Parameters
-    ----------
-    model : MultiScaleNet
-    path : destination ``.safetensors`` file (its folder is created).
-    variant : name recorded in the metadata.
-    extra : more string-valued metadata (e.g. training steps).
-    """
-    from safetensors.torch import save_file
-
-    state = {
-        k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()
-    }
-    meta = {
-        "format": FORMAT,
-        "variant": variant,
-        "config": json.dumps(model.cfg.to_dict(), sort_keys=True),
-        "tensor_sha256": _tensor_digest(state),
-    }
-    meta.update({k: str(v) for k, v in (extra or {}).items()})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def load_weights(path: str | Path) -> MultiScaleNet:
-    """Build the network described by a weights file and load its weights (on the CPU, eval).
-
-    Raises
-    ------
-    WeightsError
-        Missing or unreadable file, not a deblur weights file, a config that does not
-        match the tensors, or tensor data whose SHA-256 differs from the recorded one.
-    """
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(path)
-    name = path.name
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
-    try:
-        with safe_open(str(path), framework="pt") as f:  # one read: metadata and tensors
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise WeightsError(f"{name}: not a readable safetensors weights file ({first})") from None
-    if meta.get("format") != FORMAT:
-        raise WeightsError(f"{name}: not a deblur weights file (metadata format is missing)")
-    try:
-        cfg = NetConfig(**json.loads(meta["config"]))
-    except (KeyError, TypeError, ValueError) as e:
-        raise WeightsError(f"{name}: invalid model config in metadata ({e})") from None
-    if meta.get("tensor_sha256") != _tensor_digest(state):
-        raise WeightsError(f"{name}: tensor data does not match its recorded SHA-256 (tampered?)")
-    model = MultiScaleNet(cfg)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise WeightsError(f"{name}: weights do not match the model config ({first})") from None
-    return model.eval()
 
 
 def resolve_device(device: str = "auto") -> torch.device:

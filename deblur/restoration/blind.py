@@ -31,10 +31,13 @@ __all__ = ["estimate_psf"]
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601 luma weights
 _RATIO = math.sqrt(0.5)  # pyramid scale step (Pan et al. 2014)
 _BETA_MAX = 1e5  # end of the half-quadratic splitting continuation
-_K_THRESHOLD = 0.05  # kernel values under this fraction of the peak are set to 0
+_K_THRESHOLD = 0.2  # kernel values under this fraction of the peak are set to 0
 _CC_MASS = 0.1  # connected parts of the kernel holding less of the mass are removed
 _KEEP = 2.0  # salient gradients kept per direction bin: _KEEP * kernel side (Cho & Lee)
 _SUBPIXEL = True
+_NS_EPS = 3e-2  # regularisation of the deconvolution in the no-blur test
+_NS_MAX = 0.97  # kernels whose deconvolution does not lower l1/l2 below this are rejected
+_DEBUG = None
 
 
 def _workers() -> int:
@@ -342,35 +345,75 @@ def estimate_psf(
         shape = (max(8, round(y.shape[1] * scale)), max(8, round(y.shape[0] * scale)))
         yl = cv2.resize(y, shape, interpolation=cv2.INTER_AREA) if lev else y
         k = _delta(s) if k is None else _resize_kernel(k, s)
-        k, _ = _estimate_level(yl, k, iterations, lam, gamma)
+        lv = _Level(yl, s)
+        k, lam_end = _estimate_level(lv, k, iterations, lam, gamma)
+    if _DEBUG is not None:
+        _DEBUG.append((lv, k))
+    if lv.sparsity_ratio(k) > _NS_MAX:  # the kernel does not sharpen the photo: no blur
+        k = _delta(size)
     return _finish(k, size)
 
 
-def _estimate_level(y, k, iterations, lam, gamma):
-    H, W = y.shape
+class _Level:
+    """One pyramid level: the image padded to a periodic fast-size grid, its spectrum and
+    gradients, and the finite-difference operators."""
+
+    def __init__(self, y: np.ndarray, s: int):
+        H, W = y.shape
+        wk = _workers()
+        self.grid = grid = tuple(scipy.fft.next_fast_len(n + 2 * s, real=True) for n in (H, W))
+        top, left = (grid[0] - H) // 2, (grid[1] - W) // 2
+        yp = _periodic_pad(y, grid, top, left)
+        self.Y = scipy.fft.rfft2(yp, workers=wk)
+        dx, dy = np.zeros(grid, np.float32), np.zeros(grid, np.float32)
+        dx[0, 0], dx[0, -1] = -1, 1  # forward differences x[n + 1] - x[n] as convolutions
+        dy[0, 0], dy[-1, 0] = -1, 1
+        self.Dx, self.Dy = (scipy.fft.rfft2(d, workers=wk) for d in (dx, dy))
+        self.D2 = (self.Dx * np.conj(self.Dx)).real + (self.Dy * np.conj(self.Dy)).real
+        self.mask = np.zeros(grid, np.float32)  # observed pixels whose gradients are valid
+        self.mask[top : top + H - 1, left : left + W - 1] = 1
+        self.yp, self.ygrad = yp, _grad(yp)
+
+    def latent(self, k: np.ndarray, lam: float) -> np.ndarray:
+        K = _otf(k, self.grid)
+        return _latent_l0(self.Y, K, self.D2, self.Dx, self.Dy, self.grid, lam, 2.0)
+
+    def sparsity_ratio(self, k: np.ndarray) -> float:
+        """Normalised sparsity ``l1 / l2`` of the gradients (Krishnan et al. 2011) of the
+        image deconvolved with ``k`` (Fourier, gradient-Tikhonov ``_NS_EPS``) over that of
+        the blurred image, on observed pixels ``k.shape`` away from the border. Deblurring
+        with the right kernel concentrates the gradients (ratio < 1); deconvolving a sharp
+        photo by a spurious kernel adds ringing and noise (ratio >= 1)."""
+        K = _otf(k, self.grid)
+        x = scipy.fft.irfft2(
+            np.conj(K) * self.Y / ((K * np.conj(K)).real + _NS_EPS * self.D2), s=self.grid
+        )
+        m = k.shape[0]
+        rows, cols = np.nonzero(self.mask.any(1))[0], np.nonzero(self.mask.any(0))[0]
+        inner = slice(rows[0] + m, rows[-1] + 1 - m), slice(cols[0] + m, cols[-1] + 1 - m)
+
+        def ns(z):
+            g = np.abs(np.stack([d[inner] for d in _grad(z)]))
+            return g.sum() / max(np.sqrt((g**2).sum()), 1e-12)
+
+        return float(ns(x) / max(ns(self.yp), 1e-12))
+
+
+def _grad(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.roll(x, -1, 1) - x, np.roll(x, -1, 0) - x
+
+
+def _estimate_level(lv: _Level, k, iterations, lam, gamma):
     s = k.shape[0]
-    grid = tuple(scipy.fft.next_fast_len(n + 2 * s, real=True) for n in (H, W))
-    top, left = (grid[0] - H) // 2, (grid[1] - W) // 2
-    yp = _periodic_pad(y, grid, top, left)
-    Y = scipy.fft.rfft2(yp, workers=_workers())
-    dx, dy = np.zeros(grid, np.float32), np.zeros(grid, np.float32)
-    dx[0, 0], dx[0, -1] = -1, 1  # forward differences x[n + 1] - x[n] as convolutions
-    dy[0, 0], dy[-1, 0] = -1, 1
-    Dx, Dy = (scipy.fft.rfft2(d, workers=_workers()) for d in (dx, dy))
-    D2 = (Dx * np.conj(Dx)).real + (Dy * np.conj(Dy)).real
-    mask = np.zeros(grid, np.float32)
-    mask[top : top + H - 1, left : left + W - 1] = 1
-    ygx, ygy = np.roll(yp, -1, 1) - yp, np.roll(yp, -1, 0) - yp
     threshold = None
     for _ in range(iterations):
-        x = _latent_l0(Y, _otf(k, grid), D2, Dx, Dy, grid, lam, 2.0)
-        gx, gy = np.roll(x, -1, 1) - x, np.roll(x, -1, 0) - x
-        gx, gy, threshold = _salient(gx, gy, int(_KEEP * s), threshold)
+        x = lv.latent(k, lam)
+        gx, gy, threshold = _salient(*_grad(x), int(_KEEP * s), threshold)
         threshold /= 1.1
         Gs = [scipy.fft.rfft2(g, workers=_workers()) for g in (gx, gy)]
-        k_new = _clean(_kernel_step(Gs, (ygx, ygy), mask, k, gamma, grid))
+        k_new = _clean(_kernel_step(Gs, lv.ygrad, lv.mask, k, gamma, lv.grid))
         if not k_new.sum() > 0:
             break
         k = k_new
         lam = max(lam / 1.1, 1e-4)
-    return k, x
+    return k, lam

@@ -140,7 +140,7 @@ def _tukey(n: int, frac: float = 0.1) -> np.ndarray:
     return w
 
 
-def _fit_kernel(x: np.ndarray, y: np.ndarray, r: int, reg: float = 1e-2):
+def _fit_kernel(x: np.ndarray, y: np.ndarray, r: int, reg: float = 0.1):
     """Gradient-domain Tikhonov fit of ``y = k * x``; kernel (2r+1)^2 and the power spectra."""
     grads = [(np.diff(a, axis=1)[:-1], np.diff(a, axis=0)[:, :-1]) for a in (x, y)]
     h, w = grads[0][0].shape
@@ -160,11 +160,21 @@ def _fit_kernel(x: np.ndarray, y: np.ndarray, r: int, reg: float = 1e-2):
 
 
 def _project(k: np.ndarray) -> np.ndarray | None:
-    """Non-negative, taps < 5% of the peak dropped, sum 1; None if nothing is left."""
+    """Plausible blur from a least-squares kernel; None if nothing is left.
+
+    Negative taps are dropped, and so are taps below 5% of the peak or 3 times the taps'
+    own noise (MAD), then all but the 8-connected pieces holding at least 10% of the
+    largest piece's mass; the rest is normalised to sum 1.
+    """
+    noise = np.median(np.abs(k)) / 0.6745
     k = np.maximum(k, 0.0)
     if not k.max() > 0:
         return None
-    k[k < 0.05 * k.max()] = 0.0
+    mask = (k >= max(0.05 * k.max(), 3 * noise)).astype(np.uint8)
+    n, labels = cv2.connectedComponents(mask, connectivity=8)
+    mass = np.bincount(labels.ravel(), weights=k.ravel(), minlength=n)
+    mass[0] = 0.0
+    k = np.where(np.isin(labels, np.nonzero(mass >= 0.1 * mass.max())[0]), k, 0.0)
     return k / k.sum()
 
 

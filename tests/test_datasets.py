@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deblur.data import Pair, expand_inputs, find_pairs, read_pair_list
+from deblur.datasets import Pair, expand_inputs, find_pairs, read_pair_list
 
 
 def touch(root: Path, *rels: str) -> None:

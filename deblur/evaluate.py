@@ -1,4 +1,6 @@
-"""Benchmark restoration methods on a paired dataset (see :mod:`deblur.data`)."""
+"""Evaluate restoration methods on a paired dataset:
+
+PSNR/SSIM tables per image and method (see :mod:`deblur.datasets`)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from deblur.data import Pair, find_pairs
+from deblur.datasets import Pair, find_pairs
 
 __all__ = [
     "BENCH_METHODS",
@@ -93,7 +95,7 @@ def run_benchmark(
     Parameters
     ----------
     root : str or Path
-        Dataset folder (layout in :mod:`deblur.data`).
+        Dataset folder (layout in :mod:`deblur.datasets`).
     methods : str or iterable of str
         Some of ``none`` (the blurred input, unrestored), ``rl``, ``wiener`` (both use
         the pair's ``psf/NAME.npy``) and ``net``; a comma-separated string is accepted.

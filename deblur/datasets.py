@@ -26,7 +26,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Pair", "expand_inputs", "find_pairs", "image_files", "read_pair_list"]
+__all__ = [
+    "Pair",
+    "expand_inputs",
+    "find_pairs",
+    "image_files",
+    "list_photos",
+    "read_pair_list",
+]
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -254,3 +261,38 @@ def expand_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tup
     if not out:
         raise ValueError("no input images given")
     return out
+
+
+def list_photos(spec: str | Path, data_root: str | Path | None = None) -> list[Path]:
+    """Image files named by a training-data spec.
+
+    Parameters
+    ----------
+    spec : a folder (its images, recursively), an image file, a glob pattern, or a list
+        file (``.txt``: one image path per line, ``#`` starts a comment).
+    data_root : the folder the entries of a list file are relative to (default: the list
+        file's own folder).
+
+    Returns
+    -------
+    The files, in a fixed order (sorted within a folder or glob; list order for a list).
+
+    Raises
+    ------
+    ValueError
+        Nothing found, a listed file missing, or an empty list.
+    """
+    p = Path(spec)
+    if p.suffix.lower() == ".txt" and p.is_file():
+        root = Path(data_root) if data_root else p.parent
+        names = [ln.split("#")[0].strip() for ln in p.read_text().splitlines()]
+        files = [root / n for n in names if n]
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise ValueError(
+                f"{spec}: listed image {missing[0]} not found ({len(missing)} missing)"
+            )
+        if not files:
+            raise ValueError(f"{spec}: the list names no images")
+        return files
+    return [path for path, _ in expand_inputs([spec], recursive=True)]

@@ -1,0 +1,118 @@
+"""The weights format: self-describing ``.safetensors`` files and their JSON model cards.
+
+A weights file holds the tensors (fp32) and, in its metadata, the model config (``config``,
+JSON), the variant name and a SHA-256 of the tensor data, so any weights file describes
+itself and tampering is detected. Safetensors holds no code: loading a hostile file can
+fail, never execute anything. A model card ``NAME.json`` may sit beside ``NAME.safetensors``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from deblur.atomic import atomic_write
+from deblur.errors import WeightsError
+from deblur.models.net import MultiScaleNet, NetConfig
+
+__all__ = ["FORMAT", "WEIGHTS_DIR", "default_weights_path", "load_weights", "save_weights",
+           "write_card"]  # fmt: skip
+
+FORMAT = "deblur-multiscale-v1"
+DEFAULT_VARIANT = "base"
+
+#: Folder of the shipped weights: ``weights/`` at the top of a source checkout, packaged as
+#: ``deblur/weights`` in a wheel (setuptools' data-files mapping); never relative to the
+#: working directory.
+_PACKAGED = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "weights"
+
+
+def default_weights_path(variant: str = DEFAULT_VARIANT) -> Path | None:
+    """Path of the shipped weights of ``variant``, or None when they are not installed."""
+    p = WEIGHTS_DIR / f"{variant}.safetensors"
+    return p if p.is_file() else None
+
+
+def _tensor_digest(state: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().to("cpu", torch.float32).contiguous()
+        h.update(name.encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_weights(
+    model: MultiScaleNet, path: str | Path, *, variant: str = "custom", extra: dict | None = None
+) -> Path:
+    """Write ``model``'s weights (fp32) with its config in the metadata, atomically.
+
+    Parameters
+    ----------
+    model : MultiScaleNet
+    path : destination ``.safetensors`` file (its folder is created).
+    variant : name recorded in the metadata.
+    extra : more string-valued metadata (e.g. training steps).
+    """
+    state = {
+        k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()
+    }
+    meta = {
+        "format": FORMAT,
+        "variant": variant,
+        "config": json.dumps(model.cfg.to_dict(), sort_keys=True),
+        "tensor_sha256": _tensor_digest(state),
+    }
+    meta.update({k: str(v) for k, v in (extra or {}).items()})
+    from safetensors.torch import save
+
+    return atomic_write(path, save(state, metadata=meta))
+
+
+def load_weights(path: str | Path) -> MultiScaleNet:
+    """Build the network described by a weights file and load its weights (on the CPU, eval).
+
+    Raises
+    ------
+    WeightsError
+        Missing or unreadable file, not a deblur weights file, a config that does not
+        match the tensors, or tensor data whose SHA-256 differs from the recorded one.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    name = str(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:  # one read: metadata and tensors
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise WeightsError(f"{name}: not a readable safetensors weights file ({first})") from None
+    if meta.get("format") != FORMAT:
+        raise WeightsError(f"{name}: not a deblur weights file (metadata format is missing)")
+    try:
+        cfg = NetConfig(**json.loads(meta["config"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"{name}: invalid model config in metadata ({e})") from None
+    if meta.get("tensor_sha256") != _tensor_digest(state):
+        raise WeightsError(f"{name}: tensor data does not match its recorded SHA-256 (tampered?)")
+    model = MultiScaleNet(cfg)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise WeightsError(f"{name}: weights do not match the model config ({first})") from None
+    return model.eval()
+
+
+def write_card(weights_path: str | Path, card: dict) -> Path:
+    """Write the model card ``NAME.json`` beside ``NAME.safetensors`` (atomically)."""
+    card_path = Path(weights_path).with_suffix(".json")
+    return atomic_write(card_path, json.dumps(card, indent=2) + "\n")

@@ -1,0 +1,183 @@
+"""Training checkpoints: a format that loads without running code, resume and ``--init``.
+
+A checkpoint is a ``torch.save`` file of tensors and plain Python values only (numbers,
+strings, lists, dicts; the random-number states are stored as tensors), read with
+``torch.load(..., weights_only=True)``: a hostile file can fail to load but never execute
+anything. Checkpoints of earlier versions pickled numpy objects; they are read only by
+:func:`convert_checkpoint` with ``trust=True`` (``deblur convert-checkpoint OLD NEW
+--trust``), once, so a run in progress can move to this format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from deblur.atomic import atomic_write
+from deblur.errors import TrainError, one_line
+from deblur.training.config import UNCOMPARED, TrainConfig
+
+__all__ = ["FORMAT", "config_diff", "convert_checkpoint", "get_rng_state", "init_state",
+           "load_checkpoint", "save_checkpoint", "set_rng_state"]  # fmt: skip
+
+FORMAT = "deblur-checkpoint-v2"
+_CONVERT = "if you trust the file, convert it once: deblur convert-checkpoint OLD NEW --trust"
+
+
+def get_rng_state() -> dict:
+    """The torch, numpy and Python global random states, as tensors and plain values."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    version, words, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": {"version": version, "state": torch.tensor(words, dtype=torch.int64),
+                   "gauss_next": gauss_next},
+    }  # fmt: skip
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`get_rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+         n["cached_gaussian"])
+    )  # fmt: skip
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
+
+
+def save_checkpoint(state: dict, path: str | Path) -> Path:
+    """Write a checkpoint dict (tensors and plain values) atomically, with the format tag."""
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buf)
+    return atomic_write(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a training checkpoint on the CPU, without unpickling anything but tensors.
+
+    Raises
+    ------
+    TrainError
+        Missing or unreadable file, not a checkpoint, or one of an earlier version (the
+        message says how to convert it).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise TrainError(f"{p}: checkpoint not found")
+    try:
+        ck = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - whatever the bytes, one line and no code run
+        text = one_line(e)
+        if "weights_only" in text or "Unsupported global" in text:
+            raise TrainError(
+                f"{p}: holds Python objects that only unpickling can read (a checkpoint of an"
+                f" earlier deblur, or not ours); {_CONVERT}"
+            ) from None
+        raise TrainError(f"{p}: not a readable checkpoint ({text[:200]})") from None
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise TrainError(f"{p}: not a deblur training checkpoint (no {FORMAT} tag)")
+    return ck
+
+
+def convert_checkpoint(old: str | Path, new: str | Path, *, trust: bool = False) -> Path:
+    """Rewrite a checkpoint of an earlier version (pickled) in the current safe format.
+
+    Reading the old file unpickles it, which can run code: ``trust=True`` says the caller
+    trusts the file. ``new`` must not exist. Returns ``new``.
+
+    Raises
+    ------
+    TrainError
+        ``trust`` not given, ``new`` exists, or ``old`` is not a deblur checkpoint.
+    """
+    old, new = Path(old), Path(new)
+    if not trust:
+        raise TrainError(
+            f"{old}: converting unpickles the file, which can run code; pass --trust if you"
+            " trust it"
+        )
+    if new.exists():
+        raise TrainError(f"{new}: already exists")
+    try:
+        ck = torch.load(old, map_location="cpu", weights_only=False)
+        rng = ck["rng"]
+        np_state = rng["numpy"]
+        if isinstance(np_state, tuple):
+            name, keys, pos, has_gauss, cached = np_state
+            rng["numpy"] = {"name": name, "keys": torch.from_numpy(np.asarray(keys, np.int64)),
+                            "pos": int(pos), "has_gauss": int(has_gauss),
+                            "cached_gaussian": float(cached)}  # fmt: skip
+        if isinstance(rng["python"], tuple):
+            version, words, gauss_next = rng["python"]
+            rng["python"] = {"version": version, "state": torch.tensor(words, dtype=torch.int64),
+                             "gauss_next": gauss_next}  # fmt: skip
+        ck.pop("format", None)
+    except TrainError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise TrainError(f"{old}: not a deblur training checkpoint ({one_line(e)})") from None
+    save_checkpoint(ck, new)
+    try:
+        load_checkpoint(new)  # what was written must load safely
+    except TrainError:
+        new.unlink(missing_ok=True)
+        raise TrainError(f"{old}: holds objects the safe format cannot store") from None
+    return new
+
+
+def config_diff(stored: dict, new: dict) -> list[str]:
+    """Keys whose values differ between a stored config and a new one (results only)."""
+    stored = TrainConfig.from_dict(stored).to_dict()  # keys added since take their defaults
+    keys = (set(stored) | set(new)) - UNCOMPARED
+    return sorted(k for k in keys if stored.get(k) != new.get(k))
+
+
+def init_state(path: str, model: nn.Module) -> tuple[dict[str, torch.Tensor], dict]:
+    """Weights to start from (a ``.safetensors`` file or a checkpoint's EMA weights) and
+    their provenance: the file, its SHA-256 and the training it records (its model card's
+    ``training`` for weights; step and wall time for a checkpoint)."""
+    from deblur.models import WeightsError, load_weights
+
+    p = Path(path)
+    if p.suffix == ".safetensors":
+        try:
+            src = load_weights(p)
+        except WeightsError as e:
+            raise TrainError(str(e)) from None
+        net_config, state = src.cfg.to_dict(), src.state_dict()
+        card = p.with_suffix(".json")
+        training = json.loads(card.read_text()).get("training") if card.is_file() else None
+    else:
+        ck = load_checkpoint(p)
+        try:
+            net_config, state = ck["net_config"], ck["ema"] or ck["model"]
+            training = {"steps": ck["step"], "wall_s": round(ck["wall_s"], 1)}
+        except (KeyError, TypeError) as e:
+            raise TrainError(f"{path}: not a deblur training checkpoint ({e})") from None
+    from deblur.models import OPTIONAL_PARTS
+
+    mine = model.cfg.to_dict()
+    core = {k: v for k, v in mine.items() if k not in OPTIONAL_PARTS}
+    theirs = {k: v for k, v in net_config.items() if k not in OPTIONAL_PARTS}
+    added = [k for k in OPTIONAL_PARTS if k in mine and k not in net_config]
+    if core != theirs or any(
+        net_config.get(k) != mine.get(k) for k in net_config if k in mine and k in OPTIONAL_PARTS
+    ):
+        raise TrainError(f"{path}: --init weights are of another network than this --variant")
+    # parts this variant adds start as the identity: keep their fresh initialisation
+    prefixes = tuple(OPTIONAL_PARTS[k] for k in added)
+    fresh = {k: v for k, v in model.state_dict().items() if k.startswith(prefixes)}
+    state = {**dict(state), **fresh} if prefixes else state
+    sha = hashlib.sha256(p.read_bytes()).hexdigest()
+    return state, {"weights": str(path), "sha256": sha, "training": training}
