@@ -9,7 +9,7 @@ Cases, made on central crops of the blurred/sharp sets of ``quality.py make``
 ``bad``    over-sharpened (unsharp mask, amount 4, sigma 2, of the input), ringing (RL with
            the true PSF, 300 accelerated iterations; Wiener with NSR 1e-5; RL with the PSF
            enlarged 2x), smeared (the input blurred again by a Gaussian of sigma 2), added
-           noise (RL's result plus 3% Gaussian noise) and invented texture (the network's
+           noise (RL's result plus 5% Gaussian noise) and invented texture (the network's
            result plus a 4% fine dead-leaves texture);
 ``sharp``  the sharp crop itself as the input, through the network, RL and Wiener (the
            set's true PSF): the guard should hand the sharp input back.
@@ -89,7 +89,7 @@ def bad_cases(y, k, sharp, rng):
     yield "rl_psf2x", richardson_lucy(y, big, 50)
     yield "smeared", cv2.GaussianBlur(y, (0, 0), 2.0)
     rl = richardson_lucy(y, k, 30)
-    yield "noise", np.clip(rl + rng.normal(0, 0.03, rl.shape), 0, 1).astype(np.float32)
+    yield "noise", np.clip(rl + rng.normal(0, 0.05, rl.shape), 0, 1).astype(np.float32)
     tex = dead_leaves(y.shape[0], rng, r_min=1.0, r_max=4.0)[:, : y.shape[1]]
     tex = tex - cv2.GaussianBlur(tex, (0, 0), 2.0)
     yield "texture", np.clip(net(y) + 0.04 * tex / tex.std(), 0, 1).astype(np.float32)

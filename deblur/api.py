@@ -10,16 +10,12 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["BOUNDARIES", "DEVICES", "METHODS", "restore"]
+from deblur.constants import BOUNDARIES, DEVICES, METHODS, RestoreOptions
 
-METHODS = ("net", "rl", "wiener")
-"""Restoration methods: the network, Richardson-Lucy and Wiener deconvolution."""
+__all__ = ["BOUNDARIES", "DEVICES", "METHODS", "RestoreOptions", "restore"]
 
-BOUNDARIES = ("reflect", "periodic", "zero")
-"""Boundary handling of the blur model for ``rl`` and ``wiener``."""
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-"""Devices the network can run on; ``auto`` picks CUDA, then MPS, then the CPU."""
+_D = RestoreOptions()
 
 
 def _as_psf(psf: Any) -> np.ndarray:
@@ -58,10 +54,8 @@ def _restore_bchw(
         out = run_network(model, x.to(dev), tile=tile, **extra)
         return out.to(x.device)
 
-    from deblur.psf import check_psf_fits
     from deblur.restoration.classical import richardson_lucy, wiener
 
-    check_psf_fits(psf, tuple(x.shape[-2:]))
     if method == "rl":
         return richardson_lucy(
             x, psf, iterations, boundary=boundary, accelerate=accelerate, clip=True
@@ -75,13 +69,13 @@ def restore(
     *,
     weights: str | Path | None = None,
     psf: np.ndarray | str | Path | None = None,
-    iterations: int = 30,
-    nsr: float = 1e-2,
-    boundary: str = "reflect",
-    accelerate: bool = False,
-    tile: int | None = None,
-    tile_overlap: int | None = None,
-    device: str = "auto",
+    iterations: int = _D.iterations,
+    nsr: float = _D.nsr,
+    boundary: str = _D.boundary,
+    accelerate: bool = _D.accelerate,
+    tile: int | None = _D.tile,
+    tile_overlap: int | None = _D.tile_overlap,
+    device: str = _D.device,
 ) -> np.ndarray | torch.Tensor:
     """Remove blur from an image with the network or a classical deconvolution.
 

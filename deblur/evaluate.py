@@ -8,8 +8,6 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -17,7 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from deblur.atomic import atomic_write
+from deblur.constants import METHODS
 from deblur.datasets import Pair, find_pairs
+from deblur.errors import one_line
 
 __all__ = [
     "BENCH_METHODS",
@@ -29,7 +30,7 @@ __all__ = [
     "write_json",
 ]
 
-BENCH_METHODS = ("none", "rl", "wiener", "net")
+BENCH_METHODS = ("none", *METHODS)
 """``none`` scores the blurred input itself (the baseline); the others as in restore."""
 
 Progress = Callable[[int, int, str], None]
@@ -151,7 +152,7 @@ def run_benchmark(
                 )
             pair_error = None
         except (ValueError, OSError) as e:
-            pair_error = _one_line(e)
+            pair_error = one_line(e)
         kernel = None
         for method in methods:
             row: dict[str, Any] = dict(
@@ -183,7 +184,7 @@ def run_benchmark(
                 row["ssim"] = float(ssim(out, sharp, **metric))
                 row["seconds"] = seconds
             except (ValueError, OSError) as e:
-                row["error"] = _one_line(e)
+                row["error"] = one_line(e)
         if progress is not None:
             progress(done, len(pairs), pair.key)
 
@@ -213,12 +214,6 @@ def run_benchmark(
         images=rows,
         mean=mean,
     )
-
-
-def _one_line(e: BaseException) -> str:
-    if isinstance(e, OSError) and e.strerror and e.filename:
-        return f"{e.filename}: {e.strerror}"
-    return " ".join(str(e).split()) or type(e).__name__
 
 
 def metric_settings(results: dict[str, Any]) -> str:
@@ -252,20 +247,6 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_json(results: dict[str, Any], path: str | Path) -> Path:
     """Write the results as JSON (atomically); non-finite scores become null."""
 
@@ -278,7 +259,7 @@ def write_json(results: dict[str, Any], path: str | Path) -> Path:
             return [clean(v) for v in x]
         return x
 
-    return _atomic_write(path, json.dumps(clean(results), indent=2, allow_nan=False) + "\n")
+    return atomic_write(path, json.dumps(clean(results), indent=2, allow_nan=False) + "\n")
 
 
 CSV_COLUMNS = ("key", "method", "psnr", "ssim", "seconds", "error")
@@ -302,4 +283,4 @@ def write_csv(results: dict[str, Any], path: str | Path) -> Path:
                 error,
             ]
         )
-    return _atomic_write(path, buf.getvalue())
+    return atomic_write(path, buf.getvalue())

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deblur import psf as psflib
-
 __all__ = [
     "BlurConfig",
+    "PairParams",
     "dead_leaves",
+    "draw_pair_params",
     "linear_to_srgb",
     "random_psf",
     "simple_blur",
@@ -74,6 +74,8 @@ def simple_blur(
     y : float32 array of ``x``'s shape, on the 8-bit grid in [0, 1].
     """
     import torch
+
+    from deblur import psf as psflib
 
     k = psflib.validate_psf(psf)
     arr = np.asarray(x, dtype=np.float32)
@@ -132,6 +134,8 @@ class BlurConfig:
 
 def random_psf(rng: np.random.Generator, cfg: BlurConfig = BlurConfig()) -> np.ndarray:
     """Draw a PSF ``(h, w)`` (float32, sums to 1) from the mixture of ``cfg``."""
+    from deblur import psf as psflib
+
     if cfg.p_sharp > 0 and rng.uniform() < cfg.p_sharp:
         return np.ones((1, 1), np.float32)
     kind = rng.choice(4, p=np.asarray(cfg.mixture) / sum(cfg.mixture))
@@ -170,6 +174,8 @@ def synthesize_pair(
     blurred, sharp : float32 arrays ``(patch, patch, C)`` in [0, 1]; ``blurred`` is on the
         8-bit grid.
     """
+    from deblur import psf as psflib
+
     k = random_psf(rng, cfg) if psf is None else psf
     m = (sharp.shape[0] - patch) // 2
     kh, kw = k.shape
@@ -194,6 +200,46 @@ def synthesize_pair(
     else:
         y = psflib.blur_valid(region, k) + rng.normal(0.0, sigma, size=target.shape)
     return quantize8(y), np.ascontiguousarray(target, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class PairParams:
+    """The random parameters of one training pair, as :func:`synthesize_pair` draws them.
+
+    Attributes
+    ----------
+    psf : float32 ``(h, w)`` PSF (sums to 1).
+    sigma : std of the read (Gaussian) noise on the [0, 1] scale.
+    linear : True for the linear-light pipeline, False for the simple sRGB model.
+    boost : factor applied to linear values >= 0.98 before the blur (1.0: no boost).
+    gain : gain of the signal-dependent (Poisson) noise in linear light (0.0 unless
+        ``linear``).
+    """
+
+    psf: np.ndarray
+    sigma: float
+    linear: bool
+    boost: float
+    gain: float
+
+
+def draw_pair_params(rng: np.random.Generator, cfg: BlurConfig = BlurConfig()) -> PairParams:
+    """Draw a pair's parameters from ``rng`` exactly as :func:`synthesize_pair` does.
+
+    Consumes the same values of ``rng`` in the same order as ``synthesize_pair(...,
+    psf=None)`` up to (not including) its noise draw, which is the last thing it draws: a
+    sample blurred elsewhere (on the training device) then has the PSF and parameters that
+    the numpy pipeline would have used.
+    """
+    k = random_psf(rng, cfg)
+    sigma = float(rng.uniform(*cfg.noise))
+    linear = bool(rng.uniform() < cfg.p_linear)
+    boost, gain = 1.0, 0.0
+    if linear:
+        if rng.uniform() < cfg.p_saturate:
+            boost = float(rng.uniform(1.5, 4.0))
+        gain = float(rng.uniform(0.0, cfg.shot_noise))
+    return PairParams(k, sigma, linear, boost, gain)
 
 
 def dead_leaves(
@@ -226,3 +272,12 @@ def dead_leaves(
         if not free.any():
             break
     return img
+
+
+def __getattr__(name: str):
+    """``synth.psflib``: the PSF package, imported on first use (it loads torch)."""
+    if name == "psflib":
+        from deblur import psf
+
+        return psf
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

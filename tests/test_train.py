@@ -248,3 +248,16 @@ def test_resume_accepts_checkpoints_older_than_new_config_keys(tmp_path, photos)
     assert load_checkpoint(path)["step"] == 3
     with pytest.raises(TrainError, match="smooth"):
         train(_cfg(tmp_path, photos, steps=4, smooth=0.5), resume=True)
+
+
+def test_cuda_only_settings_change_nothing_on_cpu(tmp_path, photos):
+    plain = _cfg(tmp_path, photos, out=str(tmp_path / "a"), steps=2, val_every=100)
+    fast = _cfg(tmp_path, photos, out=str(tmp_path / "b"), steps=2, val_every=100,
+                precision="bf16", channels_last=True)  # fmt: skip
+    train(plain)
+    train(fast)
+    a, b = (load_checkpoint(tmp_path / r / "last.ckpt") for r in "ab")
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    with pytest.raises(TrainError, match="unknown precision"):
+        train(_cfg(tmp_path, photos, out=str(tmp_path / "c"), precision="fp16"))

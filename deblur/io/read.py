@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from deblur.errors import UsageError
 from deblur.io._util import _error, _one_line, _quiet
 from deblur.io.headers import (
     _HEADER_PARSERS,
@@ -24,8 +26,98 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 )
 """File extensions (lower case, with the dot) that can be read and written."""
 
-MAX_PIXELS: int = 200_000_000
-"""Default limit on ``width * height`` of an image file (decompression-bomb guard)."""
+# The pixel limit bounds the memory of a whole restore, not only of the decode. Peak
+# resident memory above the process's baseline, per pixel of the input, measured on this
+# project's machine (read_image + deblur.restore + write_image; 1, 4 and 16.7 MP RGB inputs):
+#   decode: 3 B/px (8-bit RGB) .. 8 B/px (16-bit RGBA), then float32 colour 12 B/px and
+#     alpha 4 B/px (read_image peaks at ~17 B/px for 8-bit RGB, ~32 B/px for 16-bit RGBA);
+#   rl:     118-155 B/px (16-bit RGBA: 132): the float32 image, estimate, ratio and
+#           correction, the padded FFT grid in float32 and complex64, the clipped output;
+#   wiener: 91-131 B/px (the padded grid and its spectrum);
+#   net:    ~70 B/px above 2.5 MP, where it runs on tiles (input, output and blend weights,
+#           plus ~0.7 GB for one tile's activations); below 2.5 MP it is untiled (~440 B/px,
+#           at most ~1.1 GB); --tile 0 on a large image is not bounded by this limit;
+#   write:  3-8 B/px for the integer copy and the encoded bytes.
+# So a restore costs about BYTES_PER_PIXEL = 130 B/px at worst. On a small machine with
+# 4 GB of RAM, about 1 GB goes to the system, Python, torch and the network, which leaves
+# 3 GiB: 3 GiB / 130 B/px = 24.8 MP, rounded to 25,000,000 pixels (a 6000x4000 24 MP
+# camera photo passes; 25 MP x 130 B = 3.0 GiB). The old 200 MP limit allowed ~26 GB.
+BYTES_PER_PIXEL: int = 130
+"""Estimated peak bytes per pixel of a whole restore (see the comment above)."""
+
+MAX_PIXELS: int = 25_000_000
+"""Default limit on ``width * height`` of an image file, checked from its header before
+decoding: it keeps a whole restore within about 3 GiB (``BYTES_PER_PIXEL`` bytes a pixel).
+Raise it per call with ``max_pixels=``, or for a process with ``DEBLUR_MAX_PIXELS``."""
+
+MAX_PIXELS_ENV: str = "DEBLUR_MAX_PIXELS"
+"""Environment variable that overrides :data:`MAX_PIXELS` (read at each call)."""
+
+
+def max_pixels_limit(max_pixels: int | None = None) -> int:
+    """The pixel limit in force: ``max_pixels`` when given, else ``$DEBLUR_MAX_PIXELS`` when
+    set (read now, at each call), else :data:`MAX_PIXELS`.
+
+    Raises
+    ------
+    UsageError
+        ``max_pixels`` or the environment variable is not a whole number >= 1.
+    """
+    if max_pixels is None:
+        text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+        if not text:
+            return MAX_PIXELS
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise UsageError(
+                f"{MAX_PIXELS_ENV}={text[:40]!r}: expected a whole number of pixels >= 1,"
+                f" such as {MAX_PIXELS}"
+            )
+        return value
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)):
+        raise UsageError(f"max_pixels must be a whole number of pixels, got {max_pixels!r}")
+    if max_pixels < 1:
+        raise UsageError(f"max_pixels must be >= 1, got {max_pixels}")
+    return int(max_pixels)
+
+
+def _gigabytes(pixels: int) -> str:
+    return f"{pixels * BYTES_PER_PIXEL / 1e9:.1f} GB"
+
+
+def check_pixels(
+    width: int, height: int, max_pixels: int | None = None, *, name: str = "image"
+) -> None:
+    """Refuse an image of ``width x height`` above the pixel limit (see
+    :func:`max_pixels_limit`) with a one-line :class:`ImageError` that starts with ``name``
+    and says how to raise the limit. :func:`read_image` calls it on the header's size;
+    call it on an array's size before restoring it.
+
+    Raises
+    ------
+    ImageError
+        Too many pixels.
+    UsageError
+        A bad ``max_pixels`` or ``DEBLUR_MAX_PIXELS``.
+    """
+    limit = max_pixels_limit(max_pixels)
+    pixels = int(width) * int(height)
+    if pixels > limit:
+        raise _error(
+            name,
+            f"image too large ({width}x{height} = {pixels:,} pixels, about"
+            f" {_gigabytes(pixels)} to restore; the limit is {limit:,} pixels, about"
+            f" {_gigabytes(limit)}): raise it with --max-pixels N or {MAX_PIXELS_ENV}=N",
+        )
+
+
+def _max_file_bytes(limit: int) -> int:
+    """Largest image file read for a pixel limit: 32 bytes a pixel (16-bit RGBA stored raw
+    is 8) plus 64 MiB of metadata, so a huge file is refused before it is read."""
+    return 64 * 2**20 + 32 * limit
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,7 +153,37 @@ def _check_extension(path: Path, what: str) -> str:
     return ext
 
 
-def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+def _read_bounded(path: Path, cap: int, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``cap`` bytes (a FIFO, device or socket is
+    refused without blocking, and a file larger than ``cap`` without being read)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except (OSError, ValueError) as exc:
+        raise _error(path, f"cannot read file ({_one_line(exc)})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _error(path, "not a regular file")
+        if info.st_size > cap:
+            raise _error(
+                path,
+                f"file too large ({info.st_size:,} bytes; an image of at most {limit:,}"
+                f" pixels has at most {cap:,}): raise the pixel limit with --max-pixels N"
+                f" or {MAX_PIXELS_ENV}=N",
+            )
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(cap + 1)
+    except OSError as exc:
+        raise _error(path, f"cannot read file ({_one_line(exc)})") from None
+    finally:
+        os.close(fd)
+    if len(data) > cap:  # grew while being read
+        raise _error(path, f"file too large (more than {cap:,} bytes)")
+    return data
+
+
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> LoadedImage:
     """Read a PNG, JPEG, TIFF, BMP or WebP file (8 or 16 bits; gray, RGB, with or without alpha).
 
     The file is checked before decoding: it must exist, be a non-empty regular file with a
@@ -76,7 +198,9 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
         The image file. Unicode paths are fine.
     max_pixels : int, optional
         Largest accepted ``width * height`` (checked from the header, before decoding).
-        Default :data:`MAX_PIXELS`.
+        Default: ``$DEBLUR_MAX_PIXELS`` when set, else :data:`MAX_PIXELS` (see
+        :func:`max_pixels_limit`). Files larger than ``32 * max_pixels`` bytes + 64 MiB are
+        refused unread.
 
     Returns
     -------
@@ -91,17 +215,21 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
         With a one-line message naming the file, when the file is missing, a folder, empty,
         unreadable, of an unsupported type, not an image, corrupt, truncated, zero-size, too
         large, or has samples other than 8/16-bit unsigned integers.
+    UsageError
+        A bad ``max_pixels`` or ``DEBLUR_MAX_PIXELS``.
     """
     path = Path(path)
-    if not path.exists():
-        raise _error(path, "file not found")
-    if path.is_dir():
+    limit = max_pixels_limit(max_pixels)
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise _error(path, "file not found") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise _error(path, f"cannot read file ({_one_line(exc)})") from None
+    if stat.S_ISDIR(mode):
         raise _error(path, "is a folder, not an image file")
     _check_extension(path, "input")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise _error(path, f"cannot read file ({_one_line(exc)})") from None
+    data = _read_bounded(path, _max_file_bytes(limit), limit)
     if not data:
         raise _error(path, "empty file (0 bytes)")
 
@@ -116,13 +244,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
         raise _error(path, f"corrupt or truncated {kind.upper()} file (bad header)") from None
     if header.width <= 0 or header.height <= 0:
         raise _error(path, f"zero-size image ({header.width}x{header.height})")
-    pixels = header.width * header.height
-    if pixels > max_pixels:
-        raise _error(
-            path,
-            f"image too large ({header.width}x{header.height} = {pixels:,} pixels; "
-            f"limit {max_pixels:,})",
-        )
+    check_pixels(header.width, header.height, limit, name=path)
     if not header.complete:
         raise _error(path, f"truncated {kind.upper()} file (data ends early)")
 
@@ -133,6 +255,11 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
         raise _error(
             path, f"corrupt {kind.upper()} file (cannot decode: {_one_line(exc)})"
         ) from None
+    except MemoryError:
+        raise _error(
+            path, f"not enough memory to decode {header.width}x{header.height} pixels"
+        ) from None
+    del data  # the file's bytes are not needed any more (lower peak memory)
     if raw is None or raw.size == 0:
         raise _error(path, f"corrupt {kind.upper()} file (cannot decode)")
 
@@ -171,22 +298,25 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
             applied = raw.shape[:2] == (header.width, header.height)
         if applied:
             orientation = 1
-    color = _orient(color_raw, orientation)
-    color = np.ascontiguousarray(color, dtype=np.float32) / np.float32(scale)
+    # float32 copies scaled in place: one float copy of each at a time (peak memory)
+    color = np.ascontiguousarray(_orient(color_raw, orientation), dtype=np.float32)
+    color /= np.float32(scale)
     alpha = None
     if alpha_raw is not None:
-        alpha = _orient(alpha_raw, orientation)
-        alpha = np.ascontiguousarray(alpha, dtype=np.float32) / np.float32(scale)
+        alpha = np.ascontiguousarray(_orient(alpha_raw, orientation), dtype=np.float32)
+        alpha /= np.float32(scale)
     return LoadedImage(color=color, alpha=alpha, bit_depth=bit_depth, path=path)
 
 
-def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as one float32 array (simple public API).
 
     Parameters
     ----------
     path : str or os.PathLike
         A PNG, JPEG, TIFF, BMP or WebP file.
+    max_pixels : int, optional
+        Pixel limit, as for :func:`read_image`.
 
     Returns
     -------
@@ -199,7 +329,7 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     ImageError
         See :func:`read_image`.
     """
-    loaded = read_image(path)
+    loaded = read_image(path, max_pixels=max_pixels)
     if loaded.alpha is None:
         return loaded.color[:, :, 0] if loaded.color.shape[2] == 1 else loaded.color
     color = np.broadcast_to(loaded.color, (*loaded.color.shape[:2], 3))

@@ -6,9 +6,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import torch
-
 from deblur.errors import WeightsError
+from deblur.models.devices import DEVICES, resolve_device
 from deblur.models.net import MultiScaleNet, NetConfig
 from deblur.models.weights import (
     DEFAULT_VARIANT,
@@ -19,6 +18,7 @@ from deblur.models.weights import (
 )
 
 __all__ = [
+    "DEVICES",
     "VARIANTS",
     "MultiScaleNet",
     "NetConfig",
@@ -64,25 +64,6 @@ def build_model(variant: str | NetConfig = DEFAULT_VARIANT) -> MultiScaleNet:
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     return MultiScaleNet(VARIANTS[variant])
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU; explicit names are checked for availability."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unknown device {device!r}; choose auto, cpu, cuda or mps")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    if device == "mps" and not (
-        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    ):
-        raise ValueError("device 'mps' requested but MPS is not available")
-    return torch.device(device)
 
 
 @functools.lru_cache(maxsize=4)

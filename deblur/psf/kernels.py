@@ -61,10 +61,10 @@ def _check_param(name: str, what: str, value: float, side: float) -> None:
     """Refuse a non-finite parameter or one whose kernel side would exceed MAX_PSF_SIDE."""
     if not math.isfinite(value):
         raise PSFError(f"{name}: {what} must be a finite number, got {value}")
-    if side > MAX_PSF_SIDE:
+    if not side <= MAX_PSF_SIDE:  # also a side that overflowed to inf (sigma 1e308)
+        px = f"{math.ceil(side):,}" if math.isfinite(side) else "unbounded"
         raise PSFError(
-            f"{name}: {what} {value:g} gives a {math.ceil(side)} px kernel; the largest is"
-            f" {MAX_PSF_SIDE} px"
+            f"{name}: {what} {value:g} gives a {px} px kernel; the largest is {MAX_PSF_SIDE} px"
         )
 
 
@@ -93,7 +93,8 @@ def gaussian(sigma: float, size: int | None = None) -> np.ndarray:
     size = size or 2 * int(math.ceil(3 * sigma)) + 1
     c = size // 2
     r = np.arange(size, dtype=np.float64) - c
-    g = np.exp(-0.5 * (r / sigma) ** 2)
+    with np.errstate(over="ignore", under="ignore"):  # sigma far below a pixel: a delta
+        g = np.exp(-0.5 * (r / sigma) ** 2)
     return validate_psf(np.outer(g, g), "gaussian")
 
 

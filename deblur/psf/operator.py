@@ -15,6 +15,7 @@ import scipy.fft
 import torch
 import torch.nn.functional as F
 
+from deblur.constants import BOUNDARIES
 from deblur.errors import PSFError
 from deblur.psf.fourier import fft_shape, fft_workers, psf_to_otf, shift_phase
 from deblur.psf.kernels import validate_psf
@@ -57,7 +58,6 @@ def check_psf_fits(psf: np.ndarray | torch.Tensor | tuple[int, ...], image_hw: t
         )
 
 
-BOUNDARIES = ("reflect", "periodic", "zero")
 _METHODS = ("auto", "fft", "direct")
 _TORCH_PAD_MODE = {"reflect": "reflect", "periodic": "circular", "zero": "constant"}
 # method="auto" uses the FFT when the PSF has more pixels than this (measured on 2 CPU

@@ -234,24 +234,26 @@ def _delta(s: int) -> np.ndarray:
 
 
 def _finish(k: np.ndarray, size: int) -> np.ndarray:
-    """Crop to the support (odd sides, centred), recentre the mass to sub-pixel precision."""
+    """Check the final kernel, move its centre of mass to the centre (integer, then bilinear
+    sub-pixel shift) and crop it to its support (odd sides, centred)."""
     if not np.all(np.isfinite(k)) or not k.sum() > 0:
         raise PSFError("blind PSF estimate failed: the kernel is degenerate (zero or NaN)")
-    k = k / k.sum()
+    k = np.maximum(k, 0) / k.sum()
     ring = k[0].sum() + k[-1].sum() + k[1:-1, 0].sum() + k[1:-1, -1].sum()
-    if size > 3 and ring > 0.05:
+    if ring > 0.05:
         raise PSFError(
             f"blind PSF estimate failed: {ring:.0%} of the kernel mass lies on the border of "
             f"the {size}x{size} window (blur larger than size, or no blur structure found)"
         )
     c = size // 2
+    k = ndi.shift(k, np.round(c - np.array(ndi.center_of_mass(k))), order=0, mode="constant")
     ys, xs = np.nonzero(k)
     r = min(c, max(1, int(np.max(np.abs(np.concatenate([ys - c, xs - c])))) + 1))
     k = k[c - r : c + 1 + r, c - r : c + 1 + r]  # side 2r + 1 <= size
-    d = (np.array(k.shape) // 2) - np.array(ndi.center_of_mass(k))  # |d| <= ~0.5 px
-    if _SUBPIXEL:
-        k = ndi.shift(k, d, order=1, mode="constant")  # bilinear: moves the centre of mass by d
-    k = np.maximum(k, 0)
+    if _SUBPIXEL:  # bilinear: moves the centre of mass by d exactly, |d| <= 0.5 px
+        k = ndi.shift(k, r - np.array(ndi.center_of_mass(k)), order=1, mode="constant")
+    if not k.sum() > 0.9:
+        raise PSFError("blind PSF estimate failed: the kernel does not fit its window")
     return (k / k.sum()).astype(np.float32)
 
 
@@ -336,6 +338,8 @@ def estimate_psf(
             f"image of {y.shape[0]}x{y.shape[1]} is too small to estimate a {size}x{size} PSF; "
             f"need at least {2 * size} px per side (pass a smaller size)"
         )
+    if float(y.max() - y.min()) < 1 / 255:
+        raise PSFError("the image is flat (contrast under 1/255): no edges to estimate a PSF")
     y = _pick_window(y, int(max_side))
     levels = max(1, math.ceil(math.log(5 / size) / math.log(_RATIO)) + 1) if size > 5 else 1
     k = None

@@ -45,7 +45,7 @@ import scipy.fft
 import scipy.signal
 import torch
 
-from deblur.io import as_bchw
+from deblur.layout import as_bchw
 
 __all__ = [
     "FIT_SIZE",
@@ -70,11 +70,18 @@ SIGMA_FLOOR = 0.002
 SHARP_CENTER_MASS = 0.9
 """A fitted kernel with at least this share of its mass in a 3x3 is a delta: sharp input."""
 
-THRESHOLDS = {"residual": 3.0, "noise_gain": 3.0, "ringing": 30.0, "overshoot": 8.0}
+THRESHOLDS = {
+    "residual": 3.0,
+    "smear": 1.0,
+    "noise_gain": 3.0,
+    "ringing": 30.0,
+    "overshoot": 8.0,
+}
 """A result is doubtful when any figure exceeds its threshold (tuned on validation)."""
 
 _REASONS = {
     "residual": "residual {:.1f}x noise",
+    "smear": "smeared (blur gain {:.2f})",
     "noise_gain": "noise {:.1f}x the input's",
     "ringing": "ringing {:.0f}x the input's energy where the blur left none",
     "overshoot": "halos {:.1f} levels beyond the input's range",
@@ -93,7 +100,7 @@ class GuardReport:
         What :func:`apply_guard` returned (``check_restoration`` fills in what it would do).
     reason : str
         Short text: the figure that decided (``"residual 3.1x noise"``), or ``""``.
-    residual, noise_gain, ringing, overshoot, center_mass : float
+    residual, smear, noise_gain, ringing, overshoot, center_mass : float
         The figures (see the module docstring); finite for any finite input.
     noise_sigma : float
         Noise level estimated from the input, on the [0, 1] scale (>= ``SIGMA_FLOOR``).
@@ -105,6 +112,7 @@ class GuardReport:
     action: str
     reason: str
     residual: float
+    smear: float
     noise_gain: float
     ringing: float
     overshoot: float
@@ -141,7 +149,13 @@ def _tukey(n: int, frac: float = 0.1) -> np.ndarray:
 
 
 def _fit_kernel(x: np.ndarray, y: np.ndarray, r: int, reg: float = 0.1):
-    """Gradient-domain Tikhonov fit of ``y = k * x``; kernel (2r+1)^2 and the power spectra."""
+    """Gradient-domain Tikhonov fit of ``y = k * x`` on (H, W) luminances.
+
+    Returns the (2r+1)^2 kernel (centre at ``(r, r)``, convolution orientation), the
+    power spectra of ``x``'s and ``y``'s tapered gradients, the FFT grid, and ``smear``:
+    the mean of ``|K|`` (from 9x9-smoothed cross/auto spectra, no regularisation) weighted
+    by ``x``'s power; a plausible blur has ``|K| <= 1``.
+    """
     grads = [(np.diff(a, axis=1)[:-1], np.diff(a, axis=0)[:, :-1]) for a in (x, y)]
     h, w = grads[0][0].shape
     win = np.outer(_tukey(h), _tukey(w))
@@ -156,7 +170,14 @@ def _fit_kernel(x: np.ndarray, y: np.ndarray, r: int, reg: float = 0.1):
         py = py + (Y.real**2 + Y.imag**2)
     k = scipy.fft.irfft2(num / (den + reg * den.mean() + 1e-30), s, workers=workers)
     k = np.roll(k, (r, r), (0, 1))[: 2 * r + 1, : 2 * r + 1]
-    return k, den, py, s
+
+    def smooth(a):
+        return cv2.blur(a.astype(np.float32), (9, 9), borderType=cv2.BORDER_REFLECT)
+
+    wgt = smooth(den)
+    gain = np.abs(smooth(num.real) + 1j * smooth(num.imag)) / np.maximum(wgt, 1e-30)
+    smear = float((wgt * np.minimum(gain, 10.0)).sum() / max(wgt.sum(), 1e-30))
+    return k, den, py, s, smear
 
 
 def _project(k: np.ndarray) -> np.ndarray | None:
@@ -192,7 +213,7 @@ def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False) -> dict:
     fh, fw = min(H, FIT_SIZE), min(W, FIT_SIZE)
     t0, l0 = (H - fh) // 2, (W - fw) // 2
     cx, cy = lx[t0 : t0 + fh, l0 : l0 + fw], ly[t0 : t0 + fh, l0 : l0 + fw]
-    k_ls, px, py, s = _fit_kernel(cx, cy, r)
+    k_ls, px, py, s, out["smear"] = _fit_kernel(cx, cy, r)
     k = _project(k_ls)
     if k is None:
         return {**out, "verdict": "doubtful", "reason": "no blur explains the input"}
@@ -255,6 +276,7 @@ def _report(fig: dict, action: str | None = None) -> GuardReport:
         action=action or _ACTIONS[fig["verdict"]],
         reason=fig["reason"],
         residual=num("residual"),
+        smear=num("smear"),
         noise_gain=num("noise_gain", 1.0),
         ringing=num("ringing", 1.0),
         overshoot=num("overshoot"),
@@ -297,7 +319,7 @@ def check_restoration(blurred, restored) -> GuardReport | tuple[GuardReport, ...
     ValueError
         If the shapes differ or are not image shapes.
     TypeError
-        On an unsupported dtype (see :func:`deblur.io.as_bchw`).
+        On an unsupported dtype (see :func:`deblur.layout.as_bchw`).
     """
     y, x = _pair(blurred, restored)
     reports = tuple(_report(_check_one(y[b], x[b])) for b in range(y.shape[0]))

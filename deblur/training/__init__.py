@@ -9,13 +9,20 @@
 * :mod:`~deblur.training.export`: checkpoint -> weights file + model card.
 """
 
-from deblur.errors import TrainError
-from deblur.training.checkpoint import convert_checkpoint, load_checkpoint
-from deblur.training.config import TrainConfig, read_config_file
-from deblur.training.data import TrainStream, make_val_set
-from deblur.training.export import export_checkpoint
-from deblur.training.loop import train
-from deblur.training.optim import EMA, lr_factor, multiscale_loss
+_HOME = {
+    "TrainError": "deblur.errors",
+    "convert_checkpoint": "deblur.training.checkpoint",
+    "load_checkpoint": "deblur.training.checkpoint",
+    "TrainConfig": "deblur.training.config",
+    "read_config_file": "deblur.training.config",
+    "TrainStream": "deblur.training.data",
+    "make_val_set": "deblur.training.data",
+    "export_checkpoint": "deblur.training.export",
+    "train": "deblur.training.loop",
+    "EMA": "deblur.training.optim",
+    "lr_factor": "deblur.training.optim",
+    "multiscale_loss": "deblur.training.optim",
+}
 
 __all__ = [
     "EMA",
@@ -31,3 +38,12 @@ __all__ = [
     "read_config_file",
     "train",
 ]
+
+
+def __getattr__(name: str):
+    """Names load their module on first use (``deblur train --help`` stays fast)."""
+    if name in _HOME:
+        import importlib
+
+        return getattr(importlib.import_module(_HOME[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

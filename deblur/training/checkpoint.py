@@ -10,10 +10,14 @@ anything. Checkpoints of earlier versions pickled numpy objects; they are read o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import math
 import random
+import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -45,15 +49,74 @@ def get_rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore what :func:`get_rng_state` returned."""
+    """Restore what :func:`get_rng_state` returned.
+
+    Raises
+    ------
+    TrainError
+        The states are damaged (wrong keys, types or sizes); nothing is changed then.
+    """
+    problem = _rng_problem(state)
+    if problem:
+        raise TrainError(f"the checkpoint's random-number states are damaged ({problem})")
+    try:
+        n, p = state["numpy"], state["python"]
+        np_state = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                    n["cached_gaussian"])  # fmt: skip
+        py_state = (p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"])
+        saved = get_rng_state()
+        torch.set_rng_state(state["torch"])
+        np.random.set_state(np_state)  # noqa: NPY002
+        random.setstate(py_state)
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as e:
+        with contextlib.suppress(Exception):
+            _restore_quietly(saved)  # type: ignore[possibly-undefined]
+        raise TrainError(
+            f"the checkpoint's random-number states are damaged ({one_line(e)[:160]})"
+        ) from None
+
+
+def _restore_quietly(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    n = state["numpy"]
+    n, p = state["numpy"], state["python"]
     np.random.set_state(  # noqa: NPY002
         (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
          n["cached_gaussian"])
     )  # fmt: skip
-    p = state["python"]
     random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _rng_problem(state: object) -> str | None:
+    """What is wrong with a stored random state (:func:`get_rng_state`'s layout), or None."""
+    if not isinstance(state, dict):
+        return "not a dict"
+    t = state.get("torch")
+    if not (isinstance(t, torch.Tensor) and t.dtype == torch.uint8 and t.ndim == 1
+            and t.numel() == torch.get_rng_state().numel()):  # fmt: skip
+        return "torch: expected the uint8 tensor of torch.get_rng_state()"
+    n = state.get("numpy")
+    if not (isinstance(n, dict) and n.get("name") == "MT19937"
+            and isinstance(n.get("keys"), torch.Tensor) and n["keys"].dtype == torch.int64
+            and n["keys"].shape == (624,) and _is_int(n.get("pos")) and 0 <= n["pos"] <= 624
+            and _is_int(n.get("has_gauss")) and _is_number(n.get("cached_gaussian"))):  # fmt: skip
+        return "numpy: expected MT19937 with 624 keys"
+    if not bool(((n["keys"] >= 0) & (n["keys"] < 2**32)).all()):
+        return "numpy: keys out of range"
+    py = state.get("python")
+    if not (isinstance(py, dict) and _is_int(py.get("version"))
+            and isinstance(py.get("state"), torch.Tensor) and py["state"].dtype == torch.int64
+            and py["state"].shape == (625,)
+            and (py.get("gauss_next") is None or _is_number(py.get("gauss_next")))):  # fmt: skip
+        return "python: expected version, 625 words and gauss_next"
+    return None
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
@@ -73,8 +136,15 @@ def load_checkpoint(path: str | Path) -> dict:
         message says how to convert it).
     """
     p = Path(path)
-    if not p.is_file():
-        raise TrainError(f"{p}: checkpoint not found")
+    try:
+        is_file = p.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if not is_file:
+        raise TrainError(f"{p}: not a readable checkpoint (file not found)")
+    problem = _archive_problem(p)
+    if problem:
+        raise TrainError(f"{p}: not a readable checkpoint ({problem})")
     try:
         ck = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - whatever the bytes, one line and no code run
@@ -87,7 +157,68 @@ def load_checkpoint(path: str | Path) -> dict:
         raise TrainError(f"{p}: not a readable checkpoint ({text[:200]})") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise TrainError(f"{p}: not a deblur training checkpoint (no {FORMAT} tag)")
+    problem = _structure_problem(ck)
+    if problem:
+        raise TrainError(f"{p}: damaged deblur training checkpoint ({problem})")
     return ck
+
+
+def _archive_problem(p: Path) -> str | None:
+    """Why ``p`` is not an archive as ``torch.save`` writes it (a zip of stored entries, no
+    larger than the file), or None. Compressed entries could expand without bound, and the
+    legacy non-zip format reads storage sizes from the file itself, so both are refused
+    before torch reads anything: memory stays bounded by the file's size."""
+    try:
+        size = p.stat().st_size
+        with zipfile.ZipFile(p) as z:
+            entries = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, OverflowError,
+            NotImplementedError, struct.error) as e:  # fmt: skip
+        return f"not a zip archive as torch.save writes: {one_line(e)[:120]}"
+    for info in entries:
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size > size:
+            return f"entry {info.filename[:60]!r} is compressed or larger than the file"
+    if sum(info.file_size for info in entries) > size:
+        return "its entries are larger than the file"
+    return None
+
+
+def _tensor_dict(v: object) -> bool:
+    return isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in v.items()
+    )
+
+
+def _structure_problem(ck: dict) -> str | None:
+    """What a loaded checkpoint lacks of what resuming, ``--init`` and export read, or None
+    (types only: whether the tensors fit a network is checked when they are loaded)."""
+    checks = {
+        "model": lambda v: _tensor_dict(v) and len(v) > 0,
+        "ema": lambda v: v is None or _tensor_dict(v),
+        "optimizer": lambda v: isinstance(v, dict) and isinstance(v.get("state"), dict)
+        and isinstance(v.get("param_groups"), list),
+        "scheduler": lambda v: isinstance(v, dict),
+        "step": lambda v: _is_int(v) and v >= 0,
+        "best_psnr": _is_number,
+        "wall_s": lambda v: _is_number(v) and math.isfinite(v) and v >= 0,
+        "config": lambda v: isinstance(v, dict),
+        "net_config": lambda v: isinstance(v, dict),
+        "rng": lambda v: _rng_problem(v) is None,
+    }
+    for key, ok in checks.items():
+        if key not in ck:
+            return f"no {key!r}"
+        if not ok(ck[key]):
+            return f"bad {key!r}"
+    for key, ok in {"val": lambda v: isinstance(v, dict),
+                    "init": lambda v: v is None or isinstance(v, dict)}.items():  # fmt: skip
+        if key in ck and not ok(ck[key]):
+            return f"bad {key!r}"
+    try:
+        TrainConfig.from_dict(ck["config"])
+    except Exception as e:  # noqa: BLE001 - any config this version cannot read
+        return f"bad 'config': {one_line(e)[:120]}"
+    return None
 
 
 def convert_checkpoint(old: str | Path, new: str | Path, *, trust: bool = False) -> Path:
@@ -130,9 +261,12 @@ def convert_checkpoint(old: str | Path, new: str | Path, *, trust: bool = False)
     save_checkpoint(ck, new)
     try:
         load_checkpoint(new)  # what was written must load safely
-    except TrainError:
+    except TrainError as e:
         new.unlink(missing_ok=True)
-        raise TrainError(f"{old}: holds objects the safe format cannot store") from None
+        why = str(e).removeprefix(f"{new}: ")
+        raise TrainError(
+            f"{old}: holds objects the safe format cannot store, or is incomplete ({why})"
+        ) from None
     return new
 
 

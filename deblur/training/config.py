@@ -34,6 +34,13 @@ class TrainConfig:
     checkpoint (its EMA weights) that a new run starts from instead of random weights
     (fine-tuning); the optimizer and schedule start afresh. ``data_root`` is the folder
     that the entries of ``.txt`` photo lists in ``sharp``/``val_sharp`` are relative to.
+
+    ``synth_device`` is where synthetic pairs are blurred: ``"cpu"`` (numpy, in the loader
+    workers; the pinned stream) or ``"device"`` (the loader draws the same crops, PSFs and
+    parameters, the training device blurs and adds noise to the whole batch:
+    :mod:`~deblur.training.device_synth`). ``precision`` ``"bf16"`` runs the forward pass
+    under bfloat16 autocast and ``channels_last`` keeps the network and its input in the
+    channels-last layout; both apply on CUDA only (a CPU run ignores them).
     """
 
     out: str
@@ -68,6 +75,9 @@ class TrainConfig:
     init: str | None = None
     workers: int = 1
     device: str = "cpu"
+    synth_device: str = "cpu"
+    precision: str = "fp32"
+    channels_last: bool = False
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -20,6 +21,7 @@ from torch import nn
 from deblur.atomic import atomic_write, remove_stale_temporaries
 from deblur.errors import TrainError
 from deblur.models import VARIANTS, build_model, resolve_device
+from deblur.training import device_synth
 from deblur.training.checkpoint import (
     config_diff,
     get_rng_state,
@@ -38,7 +40,10 @@ from deblur.training.data import (
 )
 from deblur.training.optim import EMA, evaluate, lr_factor, multiscale_loss
 
-__all__ = ["LOG_FIELDS", "train"]
+__all__ = ["LOG_FIELDS", "PRECISIONS", "train"]
+
+#: Values of ``TrainConfig.precision`` (``bf16`` applies on CUDA only).
+PRECISIONS = ("fp32", "bf16")
 
 LOG_FIELDS = [
     "step", "loss", "lr", "val_psnr", "val_ssim", "val_input_psnr", "images_per_s", "wall_s",
@@ -69,6 +74,12 @@ def train(
     ``time_limit`` (seconds of wall-clock from the call) stops the run cleanly once the
     next step would likely overrun it: ``last.ckpt`` is written and the returned row has
     ``"stopped": "time limit"``; ``resume=True`` continues it. It does not change results.
+
+    ``cfg.synth_device == "device"`` blurs the synthetic pairs on the training device
+    (:mod:`~deblur.training.device_synth`). On CUDA, ``cfg.precision == "bf16"`` runs the
+    forward pass under bfloat16 autocast (loss, gradients, optimizer, EMA, validation and
+    checkpoints stay float32) and ``cfg.channels_last`` uses the channels-last layout; on
+    any other device both are ignored.
     """
     t_start = time.monotonic()
     rank, world = _dist_info()
@@ -80,6 +91,13 @@ def train(
     m = VARIANTS[cfg.variant].multiple
     if cfg.patch % m:
         raise TrainError(f"--patch {cfg.patch} must be a multiple of {m} for this variant")
+    if cfg.synth_device not in device_synth.SYNTH_DEVICES:
+        raise TrainError(
+            f"unknown synth_device {cfg.synth_device!r}; choose"
+            f" {' or '.join(device_synth.SYNTH_DEVICES)}"
+        )
+    if cfg.precision not in PRECISIONS:
+        raise TrainError(f"unknown precision {cfg.precision!r}; choose {' or '.join(PRECISIONS)}")
     if not (cfg.datasets or cfg.pairs or cfg.sharp or cfg.skimage_data or cfg.dead_leaves > 0):
         raise TrainError("no training data: give DATASET, --pairs, --sharp or --dead-leaves")
     last = out / "last.ckpt"
@@ -117,7 +135,10 @@ def train(
     pairs = load_pairs(cfg)
     if not sharp_images and not pairs and cfg.dead_leaves <= 0:
         raise TrainError("no training images found")
-    stream = TrainStream(cfg, sharp_images, pairs)
+    on_device = cfg.synth_device == "device"
+    stream = (device_synth.DeviceSynthStream if on_device else TrainStream)(
+        cfg, sharp_images, pairs
+    )
     val = make_val_set(cfg) if rank == 0 else []
 
     torch.manual_seed(cfg.seed)
@@ -126,7 +147,12 @@ def train(
     if cfg.init and ckpt is None:
         state, init = init_state(cfg.init, model)
         model.load_state_dict(state)
+    cuda = device.type == "cuda"
+    bf16 = cuda and cfg.precision == "bf16"
+    channels_last = cuda and cfg.channels_last
     model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
     ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
@@ -202,16 +228,25 @@ def train(
         worker_init_fn=_ignore_stop_signals,
         persistent_workers=False,
         prefetch_factor=4 if cfg.workers else None,
+        pin_memory=cuda,
     )
+    cudnn_benchmark = torch.backends.cudnn.benchmark
+    if cuda:  # fixed shapes: let cuDNN pick its fastest convolutions
+        torch.backends.cudnn.benchmark = True
     row: dict = {}
     start_step, stopped_by_time = step, False
     t_last, n_last, losses = time.perf_counter(), 0, []
     model.train()
     try:
-        for blurred, sharp in loader:
+        for batch in loader:
             t0 = time.perf_counter()
-            blurred, sharp = blurred.to(device), sharp.to(device)
-            out_img, scales = net(blurred, return_scales=True)
+            blurred, sharp = _batch_pairs(batch, device, cfg)
+            if channels_last:
+                blurred = blurred.contiguous(memory_format=torch.channels_last)
+            with _autocast(bf16):
+                out_img, scales = net(blurred, return_scales=True)
+            if bf16:  # the loss in float32
+                out_img, scales = out_img.float(), [e.float() for e in scales]
             loss = multiscale_loss(out_img, scales, sharp, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -275,6 +310,7 @@ def train(
             # validates and writes can make gloo abort on the other side
             dist.barrier()
     finally:
+        torch.backends.cudnn.benchmark = cudnn_benchmark
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
         if world > 1:
@@ -288,6 +324,25 @@ def train(
     if stopped_by_time:
         return {**row, **last_val, "step": step, "stopped": "time limit"}
     return {**row, **last_val, "step": step}
+
+
+def _batch_pairs(batch, device: torch.device, cfg: TrainConfig):
+    """(blurred, sharp) float32 ``(B, 3, P, P)`` on ``device`` from a loader batch: a
+    ``TrainStream`` pair, or ``DeviceSynthStream`` ingredients synthesised there."""
+    if cfg.synth_device == "device":
+        return device_synth.synthesize_batch(
+            device_synth.batch_to(batch, device), cfg.patch, cfg.seed
+        )
+    nb = device.type == "cuda"
+    blurred, sharp = batch
+    return blurred.to(device, non_blocking=nb), sharp.to(device, non_blocking=nb)
+
+
+def _autocast(bf16: bool):
+    """bfloat16 autocast on CUDA when ``bf16``, else nothing."""
+    if bf16:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _fmt(v: object) -> object:

@@ -1,0 +1,290 @@
+"""Batches of files: restore many photos, or make a blurred/sharp dataset from sharp ones.
+
+These are the library functions behind ``deblur restore`` and ``deblur blur`` (usable from
+Python). Each checks its arguments up front (bad usage raises
+:class:`~deblur.errors.UsageError` before any file is touched), then returns an iterator
+that handles one input file per step and yields a :class:`FileOutcome`: a file that fails
+is reported and the batch goes on. Outputs are written atomically, input files are never
+overwritten, and an existing output is replaced only with ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deblur.errors import DeblurError, UsageError, one_line
+
+__all__ = ["FileOutcome", "blur_files", "plan_outputs", "restore_files"]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one input file.
+
+    Attributes
+    ----------
+    source : the input file.
+    written : the files written for it (empty when it failed).
+    error : one-line reason when it failed, else None.
+    notes : one-line remarks on a success (e.g. the result check's verdict).
+    info : figures about the result (e.g. the check's report as a dict), for ``--json``.
+    """
+
+    source: Path
+    written: tuple[Path, ...] = ()
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _file_error(path: Path, e: BaseException) -> str:
+    msg = one_line(e)
+    return msg if (str(path) in msg or path.name in msg) else f"{path}: {msg}"
+
+
+def plan_outputs(
+    inputs: list[str],
+    files: list[tuple[Path, Path]],
+    output: Path | None,
+    suffix: str | None,
+) -> list[tuple[Path, Path]]:
+    """``(input, output)`` for each input file.
+
+    ``output`` is one file (for a single input file, with an image extension) or a folder
+    (the inputs' relative layout is kept); None writes ``STEM_deblurred.EXT`` beside each
+    input (``suffix`` replaces ``_deblurred``). Raises UsageError when two inputs would be
+    written to one output, or ``output`` is a file where a folder is needed.
+    """
+    from deblur.datasets import is_image_file
+
+    single_file = len(inputs) == 1 and Path(inputs[0]).is_file()
+    plan: list[tuple[Path, Path]] = []
+    if output is not None and single_file and is_image_file(output) and not output.is_dir():
+        plan = [(files[0][0], output)]
+    elif output is not None:
+        if output.exists() and not output.is_dir():
+            raise UsageError(f"{output}: exists and is not a folder (several inputs need a folder)")
+        sfx = "" if suffix is None else suffix
+        for path, base in files:
+            rel = path.relative_to(base)
+            plan.append((path, output / rel.parent / f"{path.stem}{sfx}{path.suffix}"))
+    else:
+        sfx = "_deblurred" if suffix is None else suffix
+        plan = [(path, path.with_name(f"{path.stem}{sfx}{path.suffix}")) for path, _ in files]
+    seen: dict[Path, Path] = {}
+    for src, dst in plan:
+        key = Path(os.path.abspath(dst))
+        if key in seen:
+            raise UsageError(f"{seen[key]} and {src} would both be written to {dst}")
+        seen[key] = src
+    return plan
+
+
+def _expand(inputs: list[str], recursive: bool) -> list[tuple[Path, Path]]:
+    from deblur.datasets import expand_inputs
+
+    try:
+        return expand_inputs(inputs, recursive)
+    except ValueError as e:
+        raise UsageError(one_line(e)) from None
+
+
+def restore_files(
+    inputs: list[str],
+    *,
+    output: Path | None = None,
+    suffix: str | None = None,
+    recursive: bool = False,
+    overwrite: bool = False,
+    method: str = "net",
+    psf: str | None = None,
+    **options: Any,
+) -> tuple[list[tuple[Path, Path]], Iterator[FileOutcome]]:
+    """Restore image files; the batch loop of ``deblur restore``.
+
+    Parameters
+    ----------
+    inputs : files, folders or glob patterns (see :func:`deblur.datasets.expand_inputs`).
+    output, suffix : where results go (see :func:`plan_outputs`).
+    recursive : take images in subfolders of folder inputs.
+    overwrite : replace existing outputs (inputs are never replaced).
+    method : ``net``, ``rl`` or ``wiener`` (see :func:`deblur.restore`).
+    psf : for ``rl``/``wiener``: a spec or file (one PSF for all), or a folder holding
+        ``STEM.npy`` per input.
+    **options : passed to :func:`deblur.restore` (``iterations``, ``nsr``, ``weights``, ...).
+
+    Returns
+    -------
+    plan : ``(input, output)`` pairs, in order.
+    outcomes : an iterator doing the work, one :class:`FileOutcome` per input.
+
+    Raises
+    ------
+    UsageError
+        Bad inputs, output clashes, a PSF where none is needed (or none where needed), or a
+        bad PSF spec, raised before any file is read.
+    """
+    from deblur.api import METHODS
+
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method in ("rl", "wiener") and psf is None:
+        raise UsageError(f"--method {method} needs --psf (a spec, file or folder)")
+    if method == "net" and psf is not None:
+        raise UsageError("--psf is for --method rl or wiener; the network needs no PSF")
+    files = _expand(inputs, recursive)
+    kernel = psf_dir = None
+    if psf is not None:
+        if Path(psf).is_dir():
+            psf_dir = Path(psf)
+        else:
+            from deblur.psf import parse_psf
+
+            try:
+                kernel = parse_psf(psf)
+            except (ValueError, OSError) as e:
+                raise UsageError(f"--psf {psf}: {one_line(e)}") from None
+    plan = plan_outputs(inputs, files, output, suffix)
+
+    def run() -> Iterator[FileOutcome]:
+        from deblur.api import restore
+        from deblur.io import read_image, write_image
+        from deblur.psf import load_psf
+
+        protect = tuple(src for src, _ in plan)
+        protected = {Path(os.path.abspath(p)) for p in protect}
+        for src, dst in plan:
+            try:
+                if Path(os.path.abspath(dst)) in protected:
+                    raise DeblurError(f"{dst}: is an input file; refusing to overwrite it")
+                if dst.exists() and not overwrite:
+                    raise DeblurError(f"{dst}: exists (use --overwrite to replace it)")
+                image = read_image(src)
+                k = kernel
+                if psf_dir is not None:
+                    psf_file = psf_dir / f"{src.stem}.npy"
+                    if not psf_file.is_file():
+                        raise DeblurError(f"{src}: no PSF file {psf_file}")
+                    k = load_psf(psf_file)
+                result = restore(image.color, method, psf=k, **options)
+                written = write_image(
+                    dst, result, alpha=image.alpha, bit_depth=image.bit_depth,
+                    overwrite=overwrite, protect=protect,
+                )  # fmt: skip
+            except (DeblurError, ValueError, OSError) as e:
+                yield FileOutcome(src, error=_file_error(src, e))
+                continue
+            yield FileOutcome(src, written=(written,))
+
+    return plan, run()
+
+
+def _parse_shake(spec: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(v) for v in spec.split(","))
+    except ValueError:
+        raise UsageError(f"--shake {spec}: expected MIN,MAX kernel sizes such as 11,31") from None
+    if not 3 <= lo <= hi:
+        raise UsageError(f"--shake {spec}: expected 3 <= MIN <= MAX")
+    return lo, hi
+
+
+def blur_files(
+    inputs: list[str],
+    output: Path,
+    *,
+    psf: str | None = None,
+    shake: str | None = None,
+    noise: float = 0.01,
+    seed: int = 0,
+    per_image: int = 1,
+    recursive: bool = False,
+    overwrite: bool = False,
+) -> tuple[list[tuple[str, Path]], Iterator[FileOutcome]]:
+    """Make a blurred/sharp dataset from sharp photos; the loop of ``deblur blur``.
+
+    Each input ``NAME`` gives ``output/sharp/NAME.png`` (the 8-bit sharp image the blur is
+    applied to), ``output/blur/NAME.png`` (``quantize8(clip(k * x + n))``, reflect boundary,
+    Gaussian noise of std ``noise`` on [0, 1]) and ``output/psf/NAME.npy`` (the float32
+    kernel), reproducibly for a given ``seed`` (``per_image > 1`` makes ``NAME_k``).
+
+    Parameters
+    ----------
+    psf : one kernel for every image (spec or file); else ``shake`` ``"MIN,MAX"``: a random
+        camera shake per image of a size drawn from MIN..MAX (default 11,31).
+
+    Returns
+    -------
+    names : ``(NAME, input)`` pairs, in order.
+    outcomes : an iterator doing the work, one :class:`FileOutcome` per input.
+
+    Raises
+    ------
+    UsageError
+        Both ``psf`` and ``shake``, a bad spec, bad inputs or two inputs with one NAME.
+    """
+    if psf is not None and shake is not None:
+        raise UsageError("give either --psf or --shake, not both")
+    if psf is not None and psf.strip().lower().startswith("auto"):
+        raise UsageError("--psf auto estimates a kernel for restoring; blur needs a known PSF")
+    files = _expand(inputs, recursive)
+    from deblur import psf as psflib
+
+    kernel = shake_range = None
+    if psf is not None:
+        try:
+            kernel = psflib.parse_psf(psf)
+        except (ValueError, OSError) as e:
+            raise UsageError(f"--psf {psf}: {one_line(e)}") from None
+    else:
+        shake_range = _parse_shake(shake or "11,31")
+    names: dict[str, Path] = {}
+    for src, base in files:
+        name = src.relative_to(base).with_suffix("").as_posix()
+        if name in names:
+            raise UsageError(f"{names[name]} and {src} would both be named {name}")
+        names[name] = src
+
+    def run() -> Iterator[FileOutcome]:
+        import io
+
+        import numpy as np
+
+        from deblur.atomic import atomic_write
+        from deblur.io import read_image, write_image
+        from deblur.synth import simple_blur
+
+        protect = tuple(src for src, _ in files)
+        for name, src in names.items():
+            try:
+                image = read_image(src)
+                sharp = (np.round(np.clip(image.color, 0, 1) * 255) / 255).astype(np.float32)
+                written = []
+                for k in range(per_image):
+                    variant = name if per_image == 1 else f"{name}_{k}"
+                    rng = np.random.default_rng([seed, zlib.crc32(name.encode()), k])
+                    kernel_k = kernel
+                    if shake_range is not None:
+                        size = int(rng.integers(shake_range[0], shake_range[1] + 1))
+                        kernel_k = psflib.camera_shake(size, rng)
+                    psflib.check_psf_fits(kernel_k, sharp.shape[:2])
+                    blurred = simple_blur(sharp, kernel_k, noise, rng)
+                    for folder, data in (("sharp", sharp), ("blur", blurred)):
+                        write_image(output / folder / f"{variant}.png", data, bit_depth=8,
+                                    overwrite=overwrite, protect=protect)  # fmt: skip
+                    buf = io.BytesIO()
+                    np.save(buf, kernel_k)
+                    atomic_write(output / "psf" / f"{variant}.npy", buf.getvalue(),
+                                 overwrite=overwrite)  # fmt: skip
+                    written.append(output / "blur" / f"{variant}.png")
+            except (DeblurError, ValueError, OSError) as e:
+                yield FileOutcome(src, error=_file_error(src, e))
+                continue
+            yield FileOutcome(src, written=tuple(written))
+
+    return list(names.items()), run()

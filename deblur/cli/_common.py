@@ -1,0 +1,228 @@
+"""The ``deblur`` command line's shared parts: the app, option types, errors, progress.
+
+Heavy imports (torch, OpenCV, the network) happen inside the commands so that
+``deblur --help`` stays fast. Every command reports bad input as one line
+``error: ...`` on stderr and exits with status 1 (a file failed) or 2 (bad usage).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from deblur import __version__
+from deblur.constants import BOUNDARIES, DEVICES, METHODS, RestoreOptions
+from deblur.errors import DeblurError, UsageError, one_line
+
+# click's exceptions as used by this typer (its own vendored copy since typer 0.2x).
+_cx = sys.modules[typer.BadParameter.__module__]
+_NoArgsIsHelp = getattr(_cx, "NoArgsIsHelpError", ())
+_Abort = (getattr(_cx, "Abort", typer.Abort), typer.Abort)
+
+
+class _OneLineErrors(TyperGroup):
+    """Report click's own usage errors (unknown option, bad choice, missing argument) as
+    one ``error:`` line with exit status 2, like every other error of the command line."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except _NoArgsIsHelp as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except _cx.UsageError as e:
+            hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+            typer.echo(f"error: {' '.join(e.format_message().split())}{hint}", err=True)
+            sys.exit(e.exit_code)
+        except _cx.ClickException as e:
+            typer.echo(f"error: {' '.join(e.format_message().split())}", err=True)
+            sys.exit(e.exit_code)
+        except _Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(
+    cls=_OneLineErrors,
+    name="deblur",
+    help="Remove blur from photographs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A ``str`` enum of the library's own name list (the CLI never repeats it)."""
+    return Enum(name, [(v, v) for v in values], type=str)  # type: ignore[return-value]
+
+
+Method = _choices("Method", METHODS)
+Boundary = _choices("Boundary", BOUNDARIES)
+Device = _choices("Device", DEVICES)
+_R = RestoreOptions()
+
+
+# --- Options shared by several commands (declared once) ---------------------------------
+
+Iterations = Annotated[
+    int, typer.Option("--iterations", min=1, metavar="N", help="Richardson-Lucy iterations (rl).")
+]
+Nsr = Annotated[
+    float,
+    typer.Option("--nsr", metavar="X", help="Wiener noise-to-signal ratio (wiener), > 0."),
+]
+Weights = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights",
+        metavar="PATH",
+        help="Network weights file (net); default: the shipped weights.",
+        show_default=False,
+    ),
+]
+DeviceOpt = Annotated[
+    Device, typer.Option("--device", help="Where the network runs (net); auto picks a GPU.")
+]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        metavar="N",
+        help="CPU threads to use; default: all.",
+        show_default=False,
+    ),
+]
+Recursive = Annotated[
+    bool, typer.Option("--recursive", "-r", help="Take images in subfolders of folder inputs.")
+]
+Overwrite = Annotated[
+    bool,
+    typer.Option("--overwrite", help="Replace existing outputs (input files are never replaced)."),
+]
+Inputs = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="INPUT",
+        help="Image files, folders of images, or glob patterns such as 'photos/*.jpg'.",
+        show_default=False,
+    ),
+]
+
+
+# --- Error handling ----------------------------------------------------------------------
+
+
+def _error(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _file_error(path: Path, e: BaseException | str) -> None:
+    """Report a failure on one file as one line, naming the file once."""
+    msg = e if isinstance(e, str) else one_line(e)
+    if str(path) not in msg and path.name not in msg:
+        msg = f"{path}: {msg}"
+    typer.echo(f"error: {msg}", err=True)
+
+
+def _cli_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn bad input at the command boundary into one ``error:`` line and an exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UsageError as e:
+            _error(one_line(e), 2)
+        except (DeblurError, ValueError, OSError) as e:
+            _error(one_line(e), 1)
+
+    return wrapper
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import cv2
+        import torch
+
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+
+
+class _Progress:
+    """A one-line progress bar on stderr, drawn only for batches on a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.enabled = total > 1 and sys.stderr.isatty()
+
+    def update(self, done: int, label: str = "") -> None:
+        if self.enabled:
+            width = 30
+            filled = width * done // self.total
+            bar = "#" * filled + "-" * (width - filled)
+            sys.stderr.write(f"\r\x1b[K[{bar}] {done}/{self.total} {label}"[:200])
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"deblur {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Remove blur from photographs, make blurred test sets, and benchmark methods."""
+
+
+def report(outcomes, total: int, verb: str) -> int:
+    """Print each file's outcome (written paths on stdout, errors and notes on stderr) with
+    a progress bar on a terminal, then a summary line for batches; returns the failures."""
+    progress = _Progress(total)
+    done_ok = failed = 0
+    noted = 0
+    for done, outcome in enumerate(outcomes, 1):
+        progress.clear()
+        for note in outcome.notes:
+            typer.echo(f"{outcome.source}: {note}", err=True)
+            noted += 1
+        if outcome.error:
+            typer.echo(f"error: {outcome.error}", err=True)
+            failed += 1
+        else:
+            for path in outcome.written:
+                typer.echo(str(path))
+            done_ok += 1
+        progress.update(done, outcome.source.name)
+    progress.clear()
+    if total > 1:
+        extra = f", {noted} with a note" if noted else ""
+        typer.echo(f"{done_ok} {verb}, {failed} failed{extra}", err=True)
+    return failed

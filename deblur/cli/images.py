@@ -1,0 +1,197 @@
+"""``deblur restore`` and ``deblur blur``: thin commands over :mod:`deblur.batch`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deblur.cli._common import (
+    _R,
+    Boundary,
+    Device,
+    DeviceOpt,
+    Inputs,
+    Iterations,
+    Method,
+    Nsr,
+    Overwrite,
+    Recursive,
+    Threads,
+    UsageError,
+    Weights,
+    _cli_errors,
+    _set_threads,
+    app,
+    report,
+)
+
+
+@app.command()
+@_cli_errors
+def restore(
+    inputs: Inputs,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="OUT",
+            help="Output file (one input file, OUT with an image extension) or folder; "
+            "default: beside each input as STEM_deblurred.EXT.",
+            show_default=False,
+        ),
+    ] = None,
+    method: Annotated[
+        Method,
+        typer.Option(
+            "--method",
+            "-m",
+            help="net: blind network; rl: Richardson-Lucy; wiener: Wiener (rl/wiener need --psf).",
+        ),
+    ] = Method("net"),
+    psf: Annotated[
+        str | None,
+        typer.Option(
+            "--psf",
+            metavar="SPEC|FILE|DIR",
+            help="Blur kernel for rl/wiener: gaussian:SIGMA, disk:RADIUS, motion:LENGTH,ANGLE, "
+            "shake:SIZE,SEED, a .npy/image file, or a folder holding STEM.npy per input.",
+            show_default=False,
+        ),
+    ] = None,
+    iterations: Iterations = _R.iterations,
+    nsr: Nsr = _R.nsr,
+    boundary: Annotated[
+        Boundary, typer.Option("--boundary", help="Image boundary model (rl/wiener).")
+    ] = Boundary(_R.boundary),
+    accelerate: Annotated[
+        bool, typer.Option("--accelerate", help="Accelerated Richardson-Lucy (rl).")
+    ] = _R.accelerate,
+    suffix: Annotated[
+        str | None,
+        typer.Option(
+            "--suffix",
+            metavar="S",
+            help="Added to output file stems; default: '' with -o, '_deblurred' without.",
+            show_default=False,
+        ),
+    ] = None,
+    recursive: Recursive = False,
+    overwrite: Overwrite = False,
+    weights: Weights = None,
+    tile: Annotated[
+        int | None,
+        typer.Option(
+            "--tile",
+            min=0,
+            metavar="PX",
+            help="Run the network on tiles of PX pixels to bound memory (net); 0: never; "
+            "default: only very large images.",
+            show_default=False,
+        ),
+    ] = None,
+    tile_overlap: Annotated[
+        int | None,
+        typer.Option(
+            "--tile-overlap",
+            min=0,
+            metavar="PX",
+            help="Overlap between tiles (net); default: the network runner's.",
+            show_default=False,
+        ),
+    ] = None,
+    device: DeviceOpt = Device(_R.device),
+    threads: Threads = None,
+) -> None:
+    """Restore blurred photos; writes images keeping their channels and bit depth."""
+    from deblur.batch import restore_files
+
+    if not nsr > 0:
+        raise UsageError(f"--nsr must be > 0, got {nsr}")
+    if tile is not None and 0 < tile < 64:
+        raise UsageError(f"--tile {tile}: tiles must be 0 (no tiling) or at least 64 px")
+    method_name = Method(method).value
+    plan, outcomes = restore_files(
+        inputs, output=output, suffix=suffix, recursive=recursive, overwrite=overwrite,
+        method=method_name, psf=psf, weights=weights, iterations=iterations, nsr=nsr,
+        boundary=Boundary(boundary).value, accelerate=accelerate, tile=tile,
+        tile_overlap=tile_overlap, device=Device(device).value,
+    )  # fmt: skip
+    _set_threads(threads)
+    if method_name == "net":
+        from deblur.models import load_model
+
+        load_model(weights, device=Device(device).value)  # one clear error before any work
+    if report(outcomes, len(plan), "restored"):
+        raise typer.Exit(1)
+
+
+@app.command()
+@_cli_errors
+def blur(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SHARP",
+            help="Sharp images: files, folders or glob patterns.",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="DATASET",
+            help="Dataset folder to fill with sharp/NAME.png, blur/NAME.png, psf/NAME.npy.",
+            show_default=False,
+        ),
+    ],
+    psf: Annotated[
+        str | None,
+        typer.Option(
+            "--psf",
+            metavar="SPEC|FILE",
+            help="One kernel for every image: gaussian:SIGMA, disk:RADIUS, "
+            "motion:LENGTH,ANGLE, shake:SIZE,SEED or a .npy/image file.",
+            show_default=False,
+        ),
+    ] = None,
+    shake: Annotated[
+        str | None,
+        typer.Option(
+            "--shake",
+            metavar="MIN,MAX",
+            help="A random camera-shake kernel per image, of a size drawn from MIN..MAX "
+            "pixels; the default (11,31) when --psf is not given.",
+            show_default=False,
+        ),
+    ] = None,
+    noise: Annotated[
+        float,
+        typer.Option("--noise", min=0.0, metavar="SIGMA", help="Gaussian noise std on [0, 1]."),
+    ] = 0.01,
+    seed: Annotated[int, typer.Option("--seed", min=0, metavar="S", help="Random seed.")] = 0,
+    per_image: Annotated[
+        int,
+        typer.Option("--per-image", min=1, metavar="K", help="Blurred variants NAME_k per image."),
+    ] = 1,
+    recursive: Recursive = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Make a blurred/sharp dataset from sharp photos: y = quantize8(clip(k * x + noise)).
+
+    Sharp copies are written as 8-bit PNG (the blur is applied to exactly those
+    values), blurred images as 8-bit PNG and kernels as float32 .npy, all reproducible
+    for a given --seed. Alpha is dropped.
+    """
+    from deblur.batch import blur_files
+
+    names, outcomes = blur_files(
+        inputs, output, psf=psf, shake=shake, noise=noise, seed=seed, per_image=per_image,
+        recursive=recursive, overwrite=overwrite,
+    )  # fmt: skip
+    if report(outcomes, len(names), "blurred"):
+        raise typer.Exit(1)

@@ -1,0 +1,140 @@
+"""``deblur benchmark``: a thin command over :mod:`deblur.evaluate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deblur.cli._common import (
+    _R,
+    Device,
+    DeviceOpt,
+    Iterations,
+    Nsr,
+    Threads,
+    UsageError,
+    Weights,
+    _cli_errors,
+    _Progress,
+    _set_threads,
+    app,
+)
+from deblur.errors import one_line
+
+
+@app.command()
+@_cli_errors
+def benchmark(
+    dataset: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DATASET",
+            help="Dataset folder: blur/NAME.png, sharp/NAME.png, optional psf/NAME.npy "
+            "(any folder named blur with a sibling sharp, e.g. GoPro).",
+            show_default=False,
+        ),
+    ],
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method",
+            "-m",
+            metavar="LIST",
+            help="Comma-separated methods among none,rl,wiener,net (none: the blurred "
+            "input). Default: none, plus rl,wiener when every pair has a PSF, plus net "
+            "when weights are available.",
+            show_default=False,
+        ),
+    ] = None,
+    iterations: Iterations = _R.iterations,
+    nsr: Nsr = _R.nsr,
+    json_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            help="Write per-image and mean results as JSON.",
+            show_default=False,
+        ),
+    ] = None,
+    csv_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            metavar="FILE",
+            help="Write per-image and mean results as CSV.",
+            show_default=False,
+        ),
+    ] = None,
+    crop: Annotated[
+        int, typer.Option("--crop", min=0, metavar="N", help="Pixels cropped from each border.")
+    ] = 0,
+    shift: Annotated[
+        int,
+        typer.Option(
+            "--shift", min=0, metavar="N", help="Best alignment searched within +/-N pixels."
+        ),
+    ] = 0,
+    y_channel: Annotated[
+        bool, typer.Option("--y-channel", help="Score the luma (Y) channel only.")
+    ] = False,
+    weights: Weights = None,
+    device: DeviceOpt = Device(_R.device),
+    threads: Threads = None,
+) -> None:
+    """Score methods on a dataset: mean PSNR, SSIM and seconds per image."""
+    from deblur import evaluate as bench
+    from deblur.datasets import find_pairs
+
+    if not nsr > 0:
+        raise UsageError(f"--nsr must be > 0, got {nsr}")
+    if not dataset.is_dir():
+        raise UsageError(f"{dataset}: no such folder")
+    pairs = find_pairs(dataset)
+    if method is None:
+        net = weights is not None
+        if not net:
+            from deblur.models import default_weights_path
+
+            net = default_weights_path() is not None
+        methods = bench.default_methods(pairs, net)
+    else:
+        try:
+            methods = bench.parse_methods(method)
+        except ValueError as e:
+            raise UsageError(f"--method: {one_line(e)}") from e
+    _set_threads(threads)
+    progress = _Progress(len(pairs))
+    results = bench.run_benchmark(
+        dataset,
+        methods,
+        iterations=iterations,
+        nsr=nsr,
+        crop=crop,
+        shift=shift,
+        y_channel=y_channel,
+        weights=weights,
+        device=Device(device).value,
+        progress=lambda done, total, key: progress.update(done, key),
+        pairs=pairs,
+    )
+    progress.clear()
+    typer.echo(bench.format_table(results))
+    if json_file is not None:
+        bench.write_json(results, json_file)
+    if csv_file is not None:
+        bench.write_csv(results, csv_file)
+    failed = False
+    for m in results["methods"]:
+        errors = [r for r in results["images"] if r["method"] == m and r["error"]]
+        if errors:
+            failed = True
+            typer.echo(
+                f"error: {m} failed on {len(errors)} of {results['pairs']} images, "
+                f"first: {errors[0]['error']}",
+                err=True,
+            )
+    if failed:
+        raise typer.Exit(1)

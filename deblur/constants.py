@@ -1,0 +1,26 @@
+"""Names the library and the command line share (no heavy imports: ``deblur --help`` reads
+them). Each list is written here once; the CLI's choices are derived from them."""
+
+from dataclasses import dataclass
+
+METHODS = ("net", "rl", "wiener")
+"""Restoration methods: the network, Richardson-Lucy and Wiener deconvolution."""
+
+BOUNDARIES = ("reflect", "periodic", "zero")
+"""Boundary models of the blur operator (rl, wiener): mirror, wrap around, zeros."""
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+"""Devices the network can run on; ``auto`` picks CUDA, then MPS, then the CPU."""
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """The defaults of :func:`restore`'s options, in one place (the CLI uses them too)."""
+
+    iterations: int = 30
+    nsr: float = 1e-2
+    boundary: str = "reflect"
+    accelerate: bool = False
+    tile: int | None = None
+    tile_overlap: int | None = None
+    device: str = "auto"
