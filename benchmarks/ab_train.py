@@ -14,7 +14,8 @@ convolution doubles its output channels and the two halves are multiplied. ``--b
 norm`` puts a layer norm over channels (NAFNet's LayerNorm2d) in front of each residual
 block's first convolution. Both exist only here, as experiments; the product's network
 is untouched.
-Needs the split folders that ``train_base.sh`` creates in /tmp/split.
+Uses the committed split lists (``benchmarks/splits``) under the data folder ``--data``
+(default ``DEBLUR_DATA`` or ``../shared/data``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import dataclasses
 import os
 import signal
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -32,6 +34,8 @@ import deblur.models.net as net
 from deblur.models.blocks import conv3x3
 from deblur.synth import BlurConfig
 from deblur.training import TrainConfig, train
+
+SPLITS = Path(__file__).resolve().parent / "splits"
 
 
 class GatedBlock(nn.Module):
@@ -76,6 +80,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--variant", choices=sorted(models.VARIANTS), default="base")
     p.add_argument("--shake-max", type=int, default=None, help="largest camera shake, px")
+    p.add_argument("--data", default=os.environ.get("DEBLUR_DATA", "../shared/data"))
     args = p.parse_args()
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))
     if args.block != "plain":  # the Branch looks ResBlock up in net's namespace
@@ -84,8 +89,8 @@ def main() -> None:
     if args.shake_max is not None:
         blur = dataclasses.replace(blur, shake_size=(blur.shake_size[0], args.shake_max))
     cfg = TrainConfig(
-        out=args.out, sharp=("/tmp/split/train",), skimage_data=True,
-        val_sharp=("/tmp/split/val",), variant=args.variant, steps=16000, batch=args.batch,
+        out=args.out, sharp=(str(SPLITS / "train.txt"),), skimage_data=True, data_root=args.data,
+        val_sharp=(str(SPLITS / "val.txt"),), variant=args.variant, steps=16000, batch=args.batch,
         patch=args.patch, lr=args.lr, workers=1, blur=blur,
     )  # fmt: skip
     params = sum(t.numel() for t in models.build_model(args.variant).parameters())

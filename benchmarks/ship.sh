@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Ship a training run's best checkpoint (or CKPT=last.ckpt) as the default weights (issue:
-# train and ship the default model): export weights + model card, regenerate the golden
+# Ship a training run's best checkpoint (or CKPT=last.ckpt) as the default weights: export weights + model card, regenerate the golden
 # output from them, copy the run's log and config into results/training/<run folder name>/,
 # and check the golden test.
 # Then re-run the quality benchmark and figures:
@@ -13,7 +12,7 @@ run=${1:?usage: ship.sh RUN_DIR [DESCRIPTION]}
 more=${2:-}
 cd "$here/.."
 python -m deblur export "$run/${CKPT:-best.ckpt}" weights/base.safetensors --overwrite --description \
-  "Trained by benchmarks/train_base.sh: --sharp = the 60 CBSD68 photos not in the validation list (quality.VALIDATION), plus scikit-image bundled photos (astronaut, chelsea, coffee, rocket, camera, brick, grass, gravel); validation = the 8 listed CBSD68 photos; the 18 McMaster test photos were never used. Blur synthesised on the fly (see README, Training).${more:+ $more}"
+  "${DESCRIPTION:-Trained by benchmarks/train_base.sh (recipes in benchmarks/recipes): training photos = benchmarks/splits/train.txt (the 60 CBSD68 photos not in the validation list) plus scikit-image bundled photos (astronaut, chelsea, coffee, rocket, camera, brick, grass, gravel); validation = benchmarks/splits/val.txt (8 CBSD68 photos); the 18 McMaster test photos were never used. Blur synthesised on the fly (see README, Training).}${more:+ $more}"
 python benchmarks/make_golden.py
 logs=benchmarks/results/training/$(basename "$run")
 mkdir -p "$logs" && cp "$run/log.csv" "$run/config.json" "$logs/"

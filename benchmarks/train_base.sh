@@ -1,29 +1,21 @@
 #!/usr/bin/env bash
-# Train the shipped `base` model (issue: train and ship the default model).
+# Train a stage of the shipped model's recipe, described by one config file each:
 #
-# Data split, fixed by name:
-#   test        the 18 mcmaster_* photos (never used here)
-#   validation  the 8 cbsd68 photos listed in benchmarks/quality.py (VALIDATION)
-#   training    the other 60 cbsd68 photos + scikit-image's bundled photos (--skimage-data)
-# The photos stay in ../shared/data/photos: the split is a folder of links in /tmp.
-# Resumable: run it again with --resume (and optionally a larger STEPS) to continue.
+#   benchmarks/recipes/base-stage1.json   from scratch (the run of results/training/base)
+#   benchmarks/recipes/base-stage2.json   fine-tune for robustness (results/training/ft-robust)
 #
-#   bash benchmarks/train_base.sh [RUN_DIR] [STEPS] [--resume]
+# The split is the committed lists benchmarks/splits/{train,val}.txt (names relative to the
+# data folder; test photos are never listed), made by benchmarks/make_split.py. The data
+# folder is DEBLUR_DATA, default ../shared/data beside the repository. The resumable
+# checkpoint is RUN_DIR/last.ckpt (not tracked); run the same command with --resume (and
+# optionally a larger --steps) to continue. Extra options override the config file.
+#
+#   bash benchmarks/train_base.sh STAGE RUN_DIR [deblur train options...]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-photos=$(cd "$here/../../shared/data/photos" && pwd)
-run=${1:-/work/runs/base-v1}
-steps=${2:-26000}
-shift $(( $# < 2 ? $# : 2 ))
-
-mkdir -p /tmp/split/train /tmp/split/val
-val=$(python -c "import sys; sys.path.insert(0, '$here'); import quality; print(' '.join(quality.VALIDATION))")
-for f in "$photos"/cbsd68_*.png; do
-  name=$(basename "$f")
-  if [[ " $val " == *" $name "* ]]; then ln -sf "$f" "/tmp/split/val/$name"; else ln -sf "$f" "/tmp/split/train/$name"; fi
-done
-[ "$(ls /tmp/split/train | wc -l)" -eq 60 ] && [ "$(ls /tmp/split/val | wc -l)" -eq 8 ]
-
-exec python -m deblur train --sharp /tmp/split/train --skimage-data --val-sharp /tmp/split/val \
-  -o "$run" --variant base --steps "$steps" --batch 8 --patch 128 --lr 1e-3 \
-  --workers 1 --threads "${THREADS:-2}" --device cpu "$@"
+stage=${1:?usage: train_base.sh STAGE RUN_DIR [options]}
+run=${2:?usage: train_base.sh STAGE RUN_DIR [options]}
+shift 2
+data=${DEBLUR_DATA:-$here/../../shared/data}
+exec python -m deblur train --config "$here/recipes/base-$stage.json" --data-root "$data" \
+  -o "$run" --threads "${THREADS:-2}" "$@"

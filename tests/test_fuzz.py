@@ -160,8 +160,10 @@ def _classify(exc: BaseException) -> dict:
         return {"status": status, "type": type(exc).__name__, "message": message}
     tb = traceback.extract_tb(exc.__traceback__)
     where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "?"
-    if type(exc) is ValueError and tb and tb[-1].filename.replace(os.sep, "/").endswith(
-        _LEGACY_VALUEERROR_FILES
+    if (
+        type(exc) is ValueError
+        and tb
+        and tb[-1].filename.replace(os.sep, "/").endswith(_LEGACY_VALUEERROR_FILES)
     ):
         return {"status": "legacy", "type": "ValueError", "message": message, "where": where}
     return {
@@ -425,8 +427,8 @@ if __name__ != "__main__":
         return name, data, ext
 
     def _chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(
-            ">I", zlib.crc32(kind + body)
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
         )
 
     @st.composite
@@ -450,8 +452,17 @@ if __name__ != "__main__":
             return kind, bytes(jpeg), ".jpg"
         if kind == "tiff":
             pixels = bytes(64)
-            entries = [(256, 4, w), (257, 4, h), (258, 3, 8), (259, 3, 1), (262, 3, 1),
-                       (273, 4, 8), (277, 3, 1), (278, 4, max(1, h)), (279, 4, len(pixels))]
+            entries = [
+                (256, 4, w),
+                (257, 4, h),
+                (258, 3, 8),
+                (259, 3, 1),
+                (262, 3, 1),
+                (273, 4, 8),
+                (277, 3, 1),
+                (278, 4, max(1, h)),
+                (279, 4, len(pixels)),
+            ]
             ifd = struct.pack("<H", len(entries))
             for tag, typ, value in entries:
                 packed = struct.pack("<HH", value % 65536, 0) if typ == 3 else struct.pack(
@@ -483,14 +494,48 @@ if __name__ != "__main__":
     _NUMBER_TEXT = st.one_of(
         st.floats(allow_nan=True, allow_infinity=True).map(repr),
         st.integers(-(10**30), 10**30).map(str),
-        st.sampled_from(["1e308", "-1e308", "1e-320", "-0", "nan", "inf", "-inf", "0x10",
-                         "1_000", "\u0663", " 2 ", "", "1,", "5e2", "1001", "500", "501",
-                         "333.5", "1000.9", "3", "2.5"]),  # fmt: skip
+        st.sampled_from(
+            [
+                "1e308",
+                "-1e308",
+                "1e-320",
+                "-0",
+                "nan",
+                "inf",
+                "-inf",
+                "0x10",
+                "1_000",
+                "\u0663",
+                " 2 ",
+                "",
+                "1,",
+                "5e2",
+                "1001",
+                "500",
+                "501",
+                "333.5",
+                "1000.9",
+                "3",
+                "2.5",
+            ]
+        ),  # fmt: skip
         st.text(max_size=8),
     )
     _KINDS = st.one_of(
-        st.sampled_from(["gaussian", "disk", "motion", "shake", "Gaussian", " motion ",
-                         "auto", "", "GAUSSIAN", "disk "]),  # fmt: skip
+        st.sampled_from(
+            [
+                "gaussian",
+                "disk",
+                "motion",
+                "shake",
+                "Gaussian",
+                " motion ",
+                "auto",
+                "",
+                "GAUSSIAN",
+                "disk ",
+            ]
+        ),  # fmt: skip
         st.text(max_size=10),
     )
 
@@ -548,8 +593,12 @@ if __name__ != "__main__":
             rows = draw(st.lists(st.lists(st.integers(0, 9), min_size=3, max_size=3), max_size=4))
             return ".npy", "\n".join(" ".join(map(str, r)) for r in rows).encode() + b"\n"
         if kind == "txt":
-            token = st.one_of(st.sampled_from(["1", "0", "0.5", "nan", "inf", "-1", "#", ",",
-                                               ";", "1e999", "x", "\t"]), _NUMBER_TEXT)
+            token = st.one_of(
+                st.sampled_from(
+                    ["1", "0", "0.5", "nan", "inf", "-1", "#", ",", ";", "1e999", "x", "\t"]
+                ),
+                _NUMBER_TEXT,
+            )
             rows = draw(st.lists(st.lists(token, max_size=6), max_size=8))
             text = "\n".join(" ".join(r) for r in rows)
             if draw(st.booleans()):
@@ -575,17 +624,43 @@ if __name__ != "__main__":
     def dataset_trees(draw: Any) -> list[tuple[tuple[str, ...], str]]:
         entry = st.tuples(
             st.lists(st.sampled_from(_TREE_NAMES), min_size=1, max_size=4).map(tuple),
-            st.sampled_from(["image", "image", "image", "junk", "empty", "dir", "loop",
-                             "dangling", "fifo", "unreadable"]),  # fmt: skip
+            st.sampled_from(
+                [
+                    "image",
+                    "image",
+                    "image",
+                    "junk",
+                    "empty",
+                    "dir",
+                    "loop",
+                    "dangling",
+                    "fifo",
+                    "unreadable",
+                ]
+            ),  # fmt: skip
         )
         return draw(st.lists(entry, max_size=14))
 
     @st.composite
     def pair_lists(draw: Any) -> bytes:
         token = st.one_of(
-            st.sampled_from(["a.png", "blur/a.png", "sharp/a.png", "x.png", "../a.png",
-                             "/etc/passwd", "#", "a" * 300, "\u00e9.png", "missing.png",
-                             "dir", "a.png/", "./a.png"]),  # fmt: skip
+            st.sampled_from(
+                [
+                    "a.png",
+                    "blur/a.png",
+                    "sharp/a.png",
+                    "x.png",
+                    "../a.png",
+                    "/etc/passwd",
+                    "#",
+                    "a" * 300,
+                    "\u00e9.png",
+                    "missing.png",
+                    "dir",
+                    "a.png/",
+                    "./a.png",
+                ]
+            ),  # fmt: skip
             st.text(min_size=1, max_size=12),
         )
         lines = draw(st.lists(st.lists(token, max_size=4), max_size=8))
@@ -624,8 +699,9 @@ if __name__ != "__main__":
                 name = draw(st.sampled_from(names))
                 field = draw(st.sampled_from(["dtype", "shape", "data_offsets", "drop", "meta"]))
                 if field == "dtype":
-                    header[name]["dtype"] = draw(st.sampled_from(["F16", "F64", "I64", "BOOL",
-                                                                  "U8", "X", "BF16"]))
+                    header[name]["dtype"] = draw(
+                        st.sampled_from(["F16", "F64", "I64", "BOOL", "U8", "X", "BF16"])
+                    )
                 elif field == "shape":
                     header[name]["shape"] = draw(st.lists(st.sampled_from(_BIG), max_size=4))
                 elif field == "data_offsets":
@@ -652,8 +728,9 @@ if __name__ != "__main__":
         )  # fmt: skip
         return st.recursive(
             leaves,
-            lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=6),
-                                                                          c, max_size=3)),
+            lambda c: st.one_of(
+                st.lists(c, max_size=3), st.dictionaries(st.text(max_size=6), c, max_size=3)
+            ),
             max_leaves=8,
         )
 
@@ -690,8 +767,9 @@ if __name__ != "__main__":
         return buf.getvalue()
 
     _OPTION_TEXT = st.one_of(
-        st.sampled_from(["", "-1", "0", "nan", "inf", "1e309", "abc", "--", "-o", "3.5",
-                         "\u00e9", "1,2"]),  # fmt: skip
+        st.sampled_from(
+            ["", "-1", "0", "nan", "inf", "1e309", "abc", "--", "-o", "3.5", "\u00e9", "1,2"]
+        ),  # fmt: skip
         st.text(max_size=6),
     )
 
@@ -712,8 +790,13 @@ if __name__ != "__main__":
     @st.composite
     def restore_args(draw: Any) -> list[str]:
         args: list[str] = []
-        args += draw(st.one_of(st.just([]), st.sampled_from(["net", "rl", "wiener"]).map(
-            lambda m: ["--method", m]), _OPTION_TEXT.map(lambda v: ["--method", v])))
+        args += draw(
+            st.one_of(
+                st.just([]),
+                st.sampled_from(["net", "rl", "wiener"]).map(lambda m: ["--method", m]),
+                _OPTION_TEXT.map(lambda v: ["--method", v]),
+            )
+        )
         args += draw(st.one_of(st.just([]), psf_specs().map(lambda s: ["--psf", s]),
                                st.sampled_from(["gaussian:1", "disk:2", "motion:3,30",
                                                 "shake:5,1", "@psfdir", "@k.npy", "@k.txt"]

@@ -74,7 +74,7 @@ THRESHOLDS = {
     "residual": 3.0,
     "smear": 1.0,
     "noise_gain": 3.0,
-    "ringing": 30.0,
+    "invented": 5.5,
     "overshoot": 8.0,
 }
 """A result is doubtful when any figure exceeds its threshold (tuned on validation)."""
@@ -83,7 +83,7 @@ _REASONS = {
     "residual": "residual {:.1f}x noise",
     "smear": "smeared (blur gain {:.2f})",
     "noise_gain": "noise {:.1f}x the input's",
-    "ringing": "ringing {:.0f}x the input's energy where the blur left none",
+    "invented": "invented detail {:.0f}x the noise where the blur left none",
     "overshoot": "halos {:.1f} levels beyond the input's range",
 }
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -100,7 +100,7 @@ class GuardReport:
         What :func:`apply_guard` returned (``check_restoration`` fills in what it would do).
     reason : str
         Short text: the figure that decided (``"residual 3.1x noise"``), or ``""``.
-    residual, smear, noise_gain, ringing, overshoot, center_mass : float
+    residual, smear, noise_gain, invented, overshoot, center_mass : float
         The figures (see the module docstring); finite for any finite input.
     noise_sigma : float
         Noise level estimated from the input, on the [0, 1] scale (>= ``SIGMA_FLOOR``).
@@ -114,7 +114,7 @@ class GuardReport:
     residual: float
     smear: float
     noise_gain: float
-    ringing: float
+    invented: float
     overshoot: float
     center_mass: float
     noise_sigma: float
@@ -151,10 +151,9 @@ def _tukey(n: int, frac: float = 0.1) -> np.ndarray:
 def _fit_kernel(x: np.ndarray, y: np.ndarray, r: int, reg: float = 0.1):
     """Gradient-domain Tikhonov fit of ``y = k * x`` on (H, W) luminances.
 
-    Returns the (2r+1)^2 kernel (centre at ``(r, r)``, convolution orientation), the
-    power spectra of ``x``'s and ``y``'s tapered gradients, the FFT grid, and ``smear``:
-    the mean of ``|K|`` (from 9x9-smoothed cross/auto spectra, no regularisation) weighted
-    by ``x``'s power; a plausible blur has ``|K| <= 1``.
+    Returns the (2r+1)^2 kernel (centre at ``(r, r)``, convolution orientation), the FFT
+    grid, and the 9x9-smoothed cross and power spectra ``(Sxy, Sxx, Syy)`` of the tapered
+    gradients.
     """
     grads = [(np.diff(a, axis=1)[:-1], np.diff(a, axis=0)[:, :-1]) for a in (x, y)]
     h, w = grads[0][0].shape
@@ -174,10 +173,8 @@ def _fit_kernel(x: np.ndarray, y: np.ndarray, r: int, reg: float = 0.1):
     def smooth(a):
         return cv2.blur(a.astype(np.float32), (9, 9), borderType=cv2.BORDER_REFLECT)
 
-    wgt = smooth(den)
-    gain = np.abs(smooth(num.real) + 1j * smooth(num.imag)) / np.maximum(wgt, 1e-30)
-    smear = float((wgt * np.minimum(gain, 10.0)).sum() / max(wgt.sum(), 1e-30))
-    return k, den, py, s, smear
+    spectra = (smooth(num.real) + 1j * smooth(num.imag), smooth(den), smooth(py))
+    return k, s, spectra
 
 
 def _project(k: np.ndarray) -> np.ndarray | None:
@@ -213,7 +210,11 @@ def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False) -> dict:
     fh, fw = min(H, FIT_SIZE), min(W, FIT_SIZE)
     t0, l0 = (H - fh) // 2, (W - fw) // 2
     cx, cy = lx[t0 : t0 + fh, l0 : l0 + fw], ly[t0 : t0 + fh, l0 : l0 + fw]
-    k_ls, px, py, s, out["smear"] = _fit_kernel(cx, cy, r)
+    k_ls, s, (sxy, sxx, syy) = _fit_kernel(cx, cy, r)
+    tiny = 1e-30
+    # smear: |K| of the unconstrained fit averaged over x's spectrum; a blur has |K| <= 1
+    gain = np.minimum(np.abs(sxy) / np.maximum(sxx, tiny), 10.0)
+    out["smear"] = float((sxx * gain).sum() / max(sxx.sum(), tiny))
     k = _project(k_ls)
     if k is None:
         return {**out, "verdict": "doubtful", "reason": "no blur explains the input"}
@@ -222,12 +223,13 @@ def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False) -> dict:
     pr, pc = np.unravel_index(np.argmax(k), k.shape)
     out["center_mass"] = float(k[max(pr - 1, 0) : pr + 2, max(pc - 1, 0) : pc + 2].sum())
     out["kernel_size"] = int(max(np.ptp(rows), np.ptp(cols)) + 1)
-    # ringing: gradient energy of x where the fitted blur destroyed the signal, vs y's there
+    # invented: x's energy where the fitted blur destroyed the signal (|K| < 0.1) that is
+    # not coherent with y there, over y's energy there (noise)
     kk = np.zeros(s)
     kk[: 2 * r + 1, : 2 * r + 1] = k
-    K = np.abs(scipy.fft.rfft2(np.roll(kk, (-r, -r), (0, 1))))
-    dead = K < 0.1
-    out["ringing"] = float(px[dead].sum() / max(py[dead].sum(), 1e-30)) if dead.any() else 1.0
+    dead = np.abs(scipy.fft.rfft2(np.roll(kk, (-r, -r), (0, 1)))) < 0.1
+    incoherent = np.maximum(sxx - np.abs(sxy) ** 2 / np.maximum(syy, tiny), 0.0)
+    out["invented"] = float(incoherent[dead].sum() / max(syy[dead].sum(), tiny))
     # residual over the valid region of the whole image
     kc = k[r - ext : r + ext + 1, r - ext : r + ext + 1]
     pred = scipy.signal.fftconvolve(lx, kc, mode="valid")
@@ -278,7 +280,7 @@ def _report(fig: dict, action: str | None = None) -> GuardReport:
         residual=num("residual"),
         smear=num("smear"),
         noise_gain=num("noise_gain", 1.0),
-        ringing=num("ringing", 1.0),
+        invented=num("invented"),
         overshoot=num("overshoot"),
         center_mass=num("center_mass"),
         noise_sigma=num("noise_sigma", SIGMA_FLOOR),
