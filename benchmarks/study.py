@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from deblur.synth import BlurConfig
-from deblur.train import TrainConfig, train
+from deblur.training import TrainConfig, train
 
 HERE = Path(__file__).resolve().parent
 ARMS = {
