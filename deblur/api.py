@@ -10,7 +10,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-from deblur.constants import BOUNDARIES, DEVICES, METHODS, RestoreOptions
+from deblur.constants import BOUNDARIES, DEVICES, METHODS, WIENER_REGS, RestoreOptions
 
 __all__ = ["BOUNDARIES", "DEVICES", "METHODS", "RestoreOptions", "restore"]
 
@@ -36,6 +36,7 @@ def _restore_bchw(
     psf: np.ndarray | None,
     iterations: int,
     nsr: float,
+    wiener_reg: str,
     boundary: str,
     accelerate: bool,
     tile: int | None,
@@ -60,7 +61,7 @@ def _restore_bchw(
         return richardson_lucy(
             x, psf, iterations, boundary=boundary, accelerate=accelerate, clip=True
         )
-    return wiener(x, psf, nsr, boundary=boundary)
+    return wiener(x, psf, nsr, boundary=boundary, reg=wiener_reg)
 
 
 def restore(
@@ -71,6 +72,7 @@ def restore(
     psf: np.ndarray | str | Path | None = None,
     iterations: int = _D.iterations,
     nsr: float = _D.nsr,
+    wiener_reg: str = _D.wiener_reg,
     boundary: str = _D.boundary,
     accelerate: bool = _D.accelerate,
     tile: int | None = _D.tile,
@@ -104,6 +106,8 @@ def restore(
     nsr : float
         Noise-to-signal power ratio regularising Wiener deconvolution (``wiener``
         only), > 0.
+    wiener_reg : {"identity", "laplacian"}
+        Wiener's regulariser (``wiener`` only; see :func:`deblur.restoration.classical.wiener`).
     boundary : {"reflect", "periodic", "zero"}
         How ``rl`` and ``wiener`` model the image beyond its edges.
     accelerate : bool
@@ -165,12 +169,15 @@ def restore(
             raise ValueError(f"iterations must be >= 1, got {iterations}")
         if method == "wiener" and not nsr > 0:
             raise ValueError(f"nsr must be > 0, got {nsr}")
+        if wiener_reg not in WIENER_REGS:
+            raise ValueError(f"unknown wiener_reg {wiener_reg!r}: expected one of {WIENER_REGS}")
         kernel = _as_psf(psf)
     options = dict(
         weights=weights,
         psf=kernel,
         iterations=iterations,
         nsr=nsr,
+        wiener_reg=wiener_reg,
         boundary=boundary,
         accelerate=accelerate,
         tile=tile,

@@ -9,6 +9,9 @@ METHODS = ("net", "rl", "wiener")
 BOUNDARIES = ("reflect", "periodic", "zero")
 """Boundary models of the blur operator (rl, wiener): mirror, wrap around, zeros."""
 
+WIENER_REGS = ("identity", "laplacian")
+"""Wiener regularisers: flat (``nsr`` alone) or the Laplacian's power (skimage's default)."""
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 """Devices the network can run on; ``auto`` picks CUDA, then MPS, then the CPU."""
 
@@ -19,6 +22,7 @@ class RestoreOptions:
 
     iterations: int = 30
     nsr: float = 1e-2
+    wiener_reg: str = "identity"
     boundary: str = "reflect"
     accelerate: bool = False
     tile: int | None = None

@@ -79,19 +79,18 @@ def test_sharp_image_gives_delta(sharp):
 
 
 def test_input_kinds_agree(sharp):
-    y = blurred(sharp, motion(7, 0))
+    y = blurred(sharp, motion(7, 0))[:64, :64]
     ref = estimate_psf(y, 11)
     u8 = np.round(y * 255).astype(np.uint8)
     rgba = np.concatenate([u8, np.full(u8.shape[:2] + (1,), 7, np.uint8)], 2)  # alpha ignored
-    for other in (u8, rgba, torch.from_numpy(y.transpose(2, 0, 1).copy())):
+    for other in (rgba, torch.from_numpy(y.transpose(2, 0, 1).copy())):
         k = estimate_psf(other, 11)
         check_contract(k, 11)
         assert ncc(k, ref, 0) > 0.9
-    grey = estimate_psf(y @ np.array([0.299, 0.587, 0.114], np.float32), 11)
+    grey = estimate_psf(y.astype(np.float64) @ np.array([0.299, 0.587, 0.114]), 11)
     np.testing.assert_allclose(grey, ref, atol=1e-4)
-    u16 = estimate_psf(torch.from_numpy((y.transpose(2, 0, 1) * 65535).astype(np.int32))[None]
-                       .to(torch.uint16), 11)  # fmt: skip
-    check_contract(u16, 11)
+    u16 = torch.from_numpy(np.round(y.transpose(2, 0, 1) * 65535).astype(np.int32))[None]
+    check_contract(estimate_psf(u16.to(torch.uint16), 11), 11)
 
 
 @pytest.mark.parametrize(

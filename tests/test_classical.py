@@ -81,17 +81,51 @@ def test_rl_zero_boundary_matches_skimage(psf_shape):
     image = rng.random((19, 22))
     k = rng.random(psf_shape)
     k /= k.sum()
-    ours = richardson_lucy(image, k, 15, boundary="zero", clip=False)
+    ours = richardson_lucy(image, k, 15, boundary="zero", clip=False, normalize=False)
     # scikit-image's even-sized PSFs are centred at (h - 1) // 2 in the forward convolution
     # but at h // 2 in its mirrored correlation (so that pair is not an operator and its
     # adjoint); padding to odd sizes gives it the library's (consistent) centre.
     theirs = sk_richardson_lucy(image, _odd_padded(k), 15, clip=False)
     assert ours.dtype == np.float32 and ours.shape == image.shape
     np.testing.assert_allclose(ours, theirs, atol=1e-4, rtol=0)
-    clipped = richardson_lucy(image, k, 3, boundary="zero")
+    clipped = richardson_lucy(image, k, 3, boundary="zero", normalize=False)
     np.testing.assert_allclose(
         clipped, np.clip(sk_richardson_lucy(image, _odd_padded(k), 3), 0, 1), atol=1e-4
     )
+
+
+def test_rl_zero_boundary_normalised_keeps_the_borders():
+    """Dividing by A^T 1 (the default) keeps a zero-padded RL's borders from darkening."""
+    x = scene()
+    k = gaussian(1.5)
+    y = blurred(x, k, "zero")
+    border = np.ones(x.shape[:2], bool)
+    border[6:-6, 6:-6] = False
+    err = {
+        n: np.abs(richardson_lucy(y, k, 30, boundary="zero", normalize=n) - x)[border].mean()
+        for n in (True, False)
+    }
+    assert err[True] < 0.5 * err[False]
+
+
+def test_rl_clips_negative_data():
+    y = np.full((16, 18), 0.3, np.float32)
+    y[3, 4] = -0.5  # noise below black
+    clipped = y.clip(0, None)
+    np.testing.assert_array_equal(
+        richardson_lucy(y, gaussian(1.0), 5), richardson_lucy(clipped, gaussian(1.0), 5)
+    )
+
+
+def test_wiener_laplacian_regulariser_beats_identity_on_noisy_data():
+    x = scene()
+    k = gaussian(1.5)
+    y = blurred(x, k, "reflect", noise=0.03)
+    lap = max(psnr(wiener(y, k, n, reg="laplacian"), x) for n in (1e-3, 3e-3, 1e-2, 3e-2))
+    ident = max(psnr(wiener(y, k, n, reg="identity"), x) for n in (1e-3, 3e-3, 1e-2, 3e-2, 0.1))
+    assert lap > ident
+    with pytest.raises(ValueError, match="reg must be"):
+        wiener(y, k, reg="tv")
 
 
 def test_rl_acceleration_needs_fewer_iterations():

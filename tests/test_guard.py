@@ -32,17 +32,18 @@ def scene():
 
 
 def figures(rep: GuardReport) -> list[float]:
-    return [rep.residual, rep.noise_gain, rep.ringing, rep.overshoot, rep.center_mass,
-            rep.noise_sigma]  # fmt: skip
+    return [rep.residual, rep.smear, rep.noise_gain, rep.invented, rep.overshoot,
+            rep.center_mass, rep.noise_sigma]  # fmt: skip
 
 
 def test_correct_result_is_kept(scene):
-    sharp, blurred, _ = scene
+    sharp, blurred, k = scene
     rep = check_restoration(bchw(blurred), bchw(sharp))
     assert rep.verdict == "ok", rep
     assert rep.action == "kept" and rep.reason == ""
     assert all(math.isfinite(v) for v in figures(rep))
     assert 0.5 < rep.residual < 2.0  # the true image explains the input to the noise level
+    assert check_restoration(bchw(blurred), bchw(wiener(blurred, k, 1e-2))).verdict == "ok"
 
 
 def test_smeared_result_is_flagged(scene):

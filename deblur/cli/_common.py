@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from deblur import __version__
-from deblur.constants import BOUNDARIES, DEVICES, METHODS, RestoreOptions
+from deblur.constants import BOUNDARIES, DEVICES, METHODS, WIENER_REGS, RestoreOptions
 from deblur.errors import DeblurError, UsageError, one_line
 
 # click's exceptions as used by this typer (its own vendored copy since typer 0.2x).
@@ -72,6 +72,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 Method = _choices("Method", METHODS)
 Boundary = _choices("Boundary", BOUNDARIES)
 Device = _choices("Device", DEVICES)
+WienerReg = _choices("WienerReg", WIENER_REGS)
 _R = RestoreOptions()
 
 

@@ -21,6 +21,7 @@ from deblur.cli._common import (
     Threads,
     UsageError,
     Weights,
+    WienerReg,
     _cli_errors,
     _set_threads,
     app,
@@ -63,6 +64,9 @@ def restore(
     ] = None,
     iterations: Iterations = _R.iterations,
     nsr: Nsr = _R.nsr,
+    wiener_reg: Annotated[
+        WienerReg, typer.Option("--wiener-reg", help="Wiener regulariser (wiener).")
+    ] = WienerReg(_R.wiener_reg),
     boundary: Annotated[
         Boundary, typer.Option("--boundary", help="Image boundary model (rl/wiener).")
     ] = Boundary(_R.boundary),
@@ -116,6 +120,7 @@ def restore(
     plan, outcomes = restore_files(
         inputs, output=output, suffix=suffix, recursive=recursive, overwrite=overwrite,
         method=method_name, psf=psf, weights=weights, iterations=iterations, nsr=nsr,
+        wiener_reg=WienerReg(wiener_reg).value,
         boundary=Boundary(boundary).value, accelerate=accelerate, tile=tile,
         tile_overlap=tile_overlap, device=Device(device).value,
     )  # fmt: skip

@@ -66,8 +66,7 @@ def _read_text_matrix(path: Path, data: bytes) -> np.ndarray:
         fields = line.split()
         if len(fields) > MAX_PSF_SIDE or len(rows) >= MAX_PSF_SIDE:
             raise PSFError(
-                f"{path}: the matrix is larger than {MAX_PSF_SIDE}x{MAX_PSF_SIDE}, the"
-                " largest PSF"
+                f"{path}: the matrix is larger than {MAX_PSF_SIDE}x{MAX_PSF_SIDE}, the largest PSF"
             )
         try:
             rows.append([float(v) for v in fields])

@@ -35,9 +35,11 @@ _K_THRESHOLD = 0.2  # kernel values under this fraction of the peak are set to 0
 _CC_MASS = 0.1  # connected parts of the kernel holding less of the mass are removed
 _KEEP = 2.0  # salient gradients kept per direction bin: _KEEP * kernel side (Cho & Lee)
 _SUBPIXEL = True
-_NS_EPS = 3e-2  # regularisation of the deconvolution in the no-blur test
-_NS_MAX = 0.97  # kernels whose deconvolution does not lower l1/l2 below this are rejected
+_NS_LAM = 1e-3  # L0 weight of the latent images compared by the no-blur test
+_NS_MAX = 0.85  # kernels that do not lower the latent's l1/l2 below this are rejected
 _DEBUG = None
+_L1 = 0.0
+_L1_EPS = 0.1
 
 
 def _workers() -> int:
@@ -138,13 +140,12 @@ def _latent_l0(Y: np.ndarray, K: np.ndarray, D2: np.ndarray, Dx, Dy, grid, lam, 
     x = irfft(Y, s=grid, workers=wk)
     beta = 2 * lam
     while beta < _BETA_MAX:
-        h = np.roll(x, -1, axis=1) - x
-        v = np.roll(x, -1, axis=0) - x
+        h, v = _grad(x)
         small = h * h + v * v < lam / beta
         h[small] = 0
         v[small] = 0
-        X = num1 + beta * (np.conj(Dx) * rfft(h, workers=wk) + np.conj(Dy) * rfft(v, workers=wk))
-        x = irfft(X / (K2 + beta * D2), s=grid, workers=wk)
+        div = np.roll(h, 1, 1) - h + np.roll(v, 1, 0) - v  # adjoint of the gradient
+        x = irfft((num1 + beta * rfft(div, workers=wk)) / (K2 + beta * D2), s=grid, workers=wk)
         beta *= kappa
     return x.astype(np.float32)
 
@@ -170,6 +171,7 @@ def _kernel_step(Gs, Ys, mask, k0, gamma, grid, iters=20):
     over a ``k0``-sized support, products by FFT on ``grid``."""
     rfft, irfft, wk = scipy.fft.rfft2, scipy.fft.irfft2, _workers()
     s = k0.shape[0]
+    weight = gamma + _L1 / (np.maximum(k0, 0) + _L1_EPS * k0.max())
     idx = np.arange(-(s // 2), s - s // 2) % np.array(grid)[:, None]
 
     def crop(z):
@@ -181,7 +183,7 @@ def _kernel_step(Gs, Ys, mask, k0, gamma, grid, iters=20):
         for G in Gs:
             r = irfft(G * Kf, s=grid, workers=wk) * mask
             acc = acc + np.conj(G) * rfft(r, workers=wk)
-        return crop(irfft(acc, s=grid, workers=wk)).astype(np.float64) + gamma * k
+        return crop(irfft(acc, s=grid, workers=wk)).astype(np.float64) + weight * k
 
     b = crop(
         irfft(
@@ -384,23 +386,20 @@ class _Level:
 
     def sparsity_ratio(self, k: np.ndarray) -> float:
         """Normalised sparsity ``l1 / l2`` of the gradients (Krishnan et al. 2011) of the
-        image deconvolved with ``k`` (Fourier, gradient-Tikhonov ``_NS_EPS``) over that of
-        the blurred image, on observed pixels ``k.shape`` away from the border. Deblurring
-        with the right kernel concentrates the gradients (ratio < 1); deconvolving a sharp
-        photo by a spurious kernel adds ringing and noise (ratio >= 1)."""
-        K = _otf(k, self.grid)
-        x = scipy.fft.irfft2(
-            np.conj(K) * self.Y / ((K * np.conj(K)).real + _NS_EPS * self.D2), s=self.grid
-        )
+        latent image restored with ``k`` over that restored with a delta (L0 smoothing),
+        on observed pixels ``k.shape`` away from the border. The right kernel turns blurred
+        ramps into steps (ratio well under 1); a spurious kernel on a sharp photo adds
+        ringing (ratio near or over 1)."""
         m = k.shape[0]
         rows, cols = np.nonzero(self.mask.any(1))[0], np.nonzero(self.mask.any(0))[0]
         inner = slice(rows[0] + m, rows[-1] + 1 - m), slice(cols[0] + m, cols[-1] + 1 - m)
 
-        def ns(z):
-            g = np.abs(np.stack([d[inner] for d in _grad(z)]))
+        def ns(x):
+            g = np.abs(np.stack([d[inner] for d in _grad(x)]))
             return g.sum() / max(np.sqrt((g**2).sum()), 1e-12)
 
-        return float(ns(x) / max(ns(self.yp), 1e-12))
+        sharp, smooth = self.latent(k, _NS_LAM), self.latent(_delta(1), _NS_LAM)
+        return float(ns(sharp) / max(ns(smooth), 1e-12))
 
 
 def _grad(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

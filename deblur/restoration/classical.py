@@ -19,12 +19,13 @@ import numpy as np
 import scipy.fft
 import torch
 
+from deblur.constants import WIENER_REGS
 from deblur.errors import PSFError
 from deblur.layout import as_bchw
 from deblur.psf import BOUNDARIES, FFTBlur, check_psf_fits, validate_psf
 from deblur.psf.fourier import fft_shape, fft_workers, psf_to_otf
 
-__all__ = ["richardson_lucy", "wiener"]
+__all__ = ["WIENER_REGS", "richardson_lucy", "wiener"]
 
 
 def _check_psf(psf, image: torch.Tensor) -> torch.Tensor:
@@ -70,6 +71,7 @@ def richardson_lucy(
     accelerate: bool = False,
     clip: bool = True,
     eps: float = 1e-7,
+    normalize: bool = True,
 ):
     """Richardson–Lucy deconvolution (maximum-likelihood under Poisson noise).
 
@@ -81,6 +83,8 @@ def richardson_lucy(
     ----------
     y : array of shape ``(H, W)`` or ``(H, W, C)``, or tensor of shape ``(B, C, H, W)``
         Blurred image, values in [0, 1] (float of any precision, or uint8/uint16, scaled).
+        Negative values (noise below black) are clipped to 0 on entry: RL's Poisson model
+        has no negative data, and they would spread errors over the whole result.
     psf : array or tensor of shape ``(h, w)``, or of shape ``(B, 1, h, w)`` (one per image)
         Non-negative, normalised here to sum 1, centre at ``(h // 2, w // 2)``,
         ``h <= H`` and ``w <= W``.
@@ -90,12 +94,17 @@ def richardson_lucy(
         Image model beyond the border (see :func:`deblur.psf.blur`). ``"reflect"`` pads the
         estimate by the PSF's half sizes with its mirror image in every iteration and folds
         the correlation back (the exact adjoint), normalising by ``A^T 1``. ``"periodic"``
-        is plain circular RL (flux preserving). ``"zero"`` reproduces
-        ``skimage.restoration.richardson_lucy(y, psf, iterations, clip=False)`` to ~1e-6
-        (no ``A^T 1`` normalisation, so a border of the PSF's half size darkens). For
-        even-sized PSFs scikit-image centres its forward convolution at ``(h - 1) // 2`` but
-        its mirrored correlation at ``h // 2``; here both use ``h // 2``, which equals
-        scikit-image given the PSF zero-padded to odd sizes at the bottom/right.
+        is plain circular RL (flux preserving). ``"zero"`` assumes a black surround and
+        divides by ``A^T 1`` (as deepinv's zero-padded RL), so the borders keep their
+        brightness.
+    normalize : bool
+        Divide each update by ``A^T 1`` (default). ``normalize=False`` with
+        ``boundary="zero"`` reproduces ``skimage.restoration.richardson_lucy(y, psf,
+        iterations, clip=False)`` to ~1e-6, whose borders darken over a band of the PSF's
+        half size. For even-sized PSFs scikit-image centres its forward convolution at
+        ``(h - 1) // 2`` but its mirrored correlation at ``h // 2``; here both use
+        ``h // 2``, which equals scikit-image given the PSF zero-padded to odd sizes at the
+        bottom/right.
     accelerate : bool
         Biggs & Andrews (1997) first-order vector extrapolation: each step is predicted from
         the last two RL updates, reaching a given quality in fewer iterations.
@@ -131,9 +140,10 @@ def richardson_lucy(
         raise ValueError(f"eps must be > 0, got {eps!r}")
     k = _check_psf(psf, x_in)
     obs = x_in.detach().cpu().numpy().astype(np.float32)  # a copy: never modify the input
+    np.maximum(obs, 0.0, out=obs)
     op = FFTBlur(k, obs.shape[-2:], boundary)
     norm = None
-    if boundary == "reflect":  # A^T 1 is not 1 near the borders: RL divides by it
+    if normalize and boundary != "periodic":  # A^T 1 is not 1 near the borders
         n_psf = k.shape[0] if k.ndim == 4 else 1
         at1 = op.adjoint(np.ones((n_psf, 1) + obs.shape[-2:], np.float32))
         norm = np.where(at1 > 1e-6, 1.0 / np.maximum(at1, 1e-6), 0.0).astype(np.float32)
@@ -175,11 +185,14 @@ def wiener(
     *,
     boundary: str = "reflect",
     clip: bool = True,
+    reg: str = "identity",
 ):
     """Wiener deconvolution with a constant noise-to-signal power ratio.
 
-    Computes ``X = conj(K) Y / (|K|^2 + nsr)`` in the Fourier domain, ``K`` the PSF's
-    transfer function.
+    Computes ``X = conj(K) Y / (|K|^2 + nsr |R|^2)`` in the Fourier domain, ``K`` the PSF's
+    transfer function and ``R`` the regulariser's: 1 (``reg="identity"``) or the 5-point
+    Laplacian (``reg="laplacian"``, as :func:`skimage.restoration.wiener`'s default), which
+    penalises high frequencies more than low ones.
 
     Parameters
     ----------
@@ -199,6 +212,8 @@ def wiener(
         fast FFT sizes, and crop the result, which keeps wrap-around ringing off the image.
     clip : bool
         Clip the result to [0, 1].
+    reg : {"identity", "laplacian"}
+        The regulariser (see above).
 
     Returns
     -------
@@ -208,12 +223,14 @@ def wiener(
     ------
     ValueError
         Bad image or PSF shape, a PSF larger than the image, ``nsr <= 0`` or an unknown
-        ``boundary``.
+        ``boundary`` or ``reg``.
     """
     x_in, back = as_bchw(y)
     _check_boundary(boundary)
     if not (isinstance(nsr, (int, float)) and math.isfinite(nsr) and nsr > 0):
         raise ValueError(f"nsr must be a finite number > 0, got {nsr!r}")
+    if reg not in WIENER_REGS:
+        raise ValueError(f"reg must be one of {', '.join(WIENER_REGS)}, got {reg!r}")
     k = _check_psf(psf, x_in)
     obs = x_in.detach().cpu().numpy()
     H, W = obs.shape[-2:]
@@ -227,7 +244,12 @@ def wiener(
         pads = ((0, 0), (0, 0), (top, grid[0] - H - top), (left, grid[1] - W - left))
         obs = np.pad(obs, pads, mode=mode)
     otf = psf_to_otf(k.double().cpu(), grid).numpy()
-    filt = (otf.conj() / (otf.real**2 + otf.imag**2 + nsr)).astype(np.complex64)
+    penalty = 1.0
+    if reg == "laplacian":
+        lap = np.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+        L = psf_to_otf(torch.from_numpy(lap), grid).numpy()
+        penalty = L.real**2 + L.imag**2
+    filt = (otf.conj() / (otf.real**2 + otf.imag**2 + nsr * penalty)).astype(np.complex64)
     Y = scipy.fft.rfft2(obs, workers=fft_workers())
     Y *= filt
     est = scipy.fft.irfft2(Y, s=grid, workers=fft_workers())[..., top : top + H, left : left + W]

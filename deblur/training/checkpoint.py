@@ -195,8 +195,11 @@ def _structure_problem(ck: dict) -> str | None:
     checks = {
         "model": lambda v: _tensor_dict(v) and len(v) > 0,
         "ema": lambda v: v is None or _tensor_dict(v),
-        "optimizer": lambda v: isinstance(v, dict) and isinstance(v.get("state"), dict)
-        and isinstance(v.get("param_groups"), list),
+        "optimizer": lambda v: (
+            isinstance(v, dict)
+            and isinstance(v.get("state"), dict)
+            and isinstance(v.get("param_groups"), list)
+        ),
         "scheduler": lambda v: isinstance(v, dict),
         "step": lambda v: _is_int(v) and v >= 0,
         "best_psnr": _is_number,
