@@ -28,10 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+import test_fuzz  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-import test_fuzz  # noqa: E402
 
 BATCH = 100  # examples per Hypothesis run (a fresh seed each)
 
@@ -94,6 +93,8 @@ def main() -> int:
     ap.add_argument("--targets", default=",".join(test_fuzz.TARGETS), help="comma-separated")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 100000, help="first seed")
     ap.add_argument("--no-known-bugs", action="store_true", help="leave known-bug inputs out")
+    ap.add_argument("--hang-seconds", type=float, default=30.0,
+                    help="a case taking longer counts as hung")  # fmt: skip
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks/results/fuzz_long.json")
     args = ap.parse_args()
     names = [n for n in args.targets.split(",") if n]
@@ -103,7 +104,8 @@ def main() -> int:
 
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="deblur-fuzz-") as tmp:
-        ctx = test_fuzz.make_context(Path(tmp), known_bugs=not args.no_known_bugs)
+        sandbox = test_fuzz.Sandbox(hang_s=args.hang_seconds)
+        ctx = test_fuzz.make_context(Path(tmp), sandbox=sandbox, known_bugs=not args.no_known_bugs)
         setup_s = time.monotonic() - t0
         share = max(1.0, (args.minutes * 60 - setup_s) / len(names))
         results = {}
@@ -125,11 +127,15 @@ def main() -> int:
     report = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_at_end": list(os.getloadavg())},  # fmt: skip
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_end": list(os.getloadavg()),
+        },  # fmt: skip
         "minutes": round((time.monotonic() - t0) / 60, 2),
         "known_bug_inputs": not args.no_known_bugs,
         "worker_headroom_mb": test_fuzz.HEADROOM_MB,
+        "hang_seconds": args.hang_seconds,
         "worker_calls": calls,
         "worker_peak_rss_growth_mb": round(growth, 1),
         "total_cases": sum(r["cases"] for r in results.values()),

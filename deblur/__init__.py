@@ -14,6 +14,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "restore": "deblur.api",
+    "check_result": "deblur.restoration.guard",
+    "estimate_psf": "deblur.restoration.blind",
+    "DeblurError": "deblur.errors",
     "richardson_lucy": "deblur.restoration.classical",
     "wiener": "deblur.restoration.classical",
     "psnr": "deblur.metrics",
@@ -26,12 +29,15 @@ __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from deblur.api import restore as restore
+    from deblur.errors import DeblurError as DeblurError
     from deblur.io import load_image as load_image
     from deblur.io import save_image as save_image
     from deblur.metrics import psnr as psnr
     from deblur.metrics import ssim as ssim
+    from deblur.restoration.blind import estimate_psf as estimate_psf
     from deblur.restoration.classical import richardson_lucy as richardson_lucy
     from deblur.restoration.classical import wiener as wiener
+    from deblur.restoration.guard import check_result as check_result
 
 
 def __getattr__(name: str) -> Any:

@@ -78,7 +78,10 @@ def restore(
     tile: int | None = _D.tile,
     tile_overlap: int | None = _D.tile_overlap,
     device: str = _D.device,
-) -> np.ndarray | torch.Tensor:
+    guard: bool = _D.guard,
+    strength: float = _D.strength,
+    return_report: bool = False,
+) -> np.ndarray | torch.Tensor | tuple[np.ndarray | torch.Tensor, Any]:
     """Remove blur from an image with the network or a classical deconvolution.
 
     Parameters
@@ -122,12 +125,23 @@ def restore(
     device : {"auto", "cpu", "cuda", "mps"}
         Where the network runs (``net`` only); the result comes back on the
         input's device.
+    guard : bool
+        Check the result (:func:`deblur.check_result`): a result that no plausible blur
+        of it explains, or that adds ringing, halos or noise the input does not hold, is
+        replaced by the input, and an input that is already sharp is passed through
+        unchanged. ``False`` returns the method's raw output (after ``strength``).
+    strength : float
+        In [0, 1]: ``input + strength * (result - input)``; 0 returns the input exactly
+        (the method is not run), 1 the result.
+    return_report : bool
+        Also return the check's report (a :class:`~deblur.restoration.guard.GuardReport`,
+        a tuple of them for a batch, or None with ``guard=False``).
 
     Returns
     -------
     ndarray or torch.Tensor
         The restored image, float32 in [0, 1], of the same kind and shape as
-        ``image`` (alpha channel included).
+        ``image`` (alpha channel included); with ``return_report``, ``(image, report)``.
 
     Raises
     ------
@@ -150,6 +164,10 @@ def restore(
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)):
+        raise ValueError(f"strength must be a number in [0, 1], got {strength!r}")
+    if not 0.0 <= strength <= 1.0:  # NaN fails too
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
     if boundary not in BOUNDARIES:
         raise ValueError(f"unknown boundary {boundary!r}: expected one of {', '.join(BOUNDARIES)}")
     if device not in DEVICES:
@@ -195,8 +213,15 @@ def restore(
     alpha = None
     if x.shape[1] in (2, 4):  # the last channel is alpha: passed through untouched
         x, alpha = x[:, :-1].contiguous(), x[:, -1:]
+    from deblur.restoration.guard import apply_guard
+
     with torch.no_grad():
-        y = _restore_bchw(x, method, **options).to(torch.float32).clamp(0, 1)
+        if strength == 0:  # the input itself: nothing to run
+            raw = x.to(torch.float32).clamp(0, 1)
+        else:
+            raw = _restore_bchw(x, method, **options).to(torch.float32).clamp(0, 1)
+        y, report = apply_guard(x.to(raw.device), raw, guard=guard, strength=strength)
+    y = y.to(raw.device, torch.float32)
     if alpha is not None:
         y = torch.cat([y, alpha.to(y.device)], dim=1)
-    return back(y)
+    return (back(y), report) if return_report else back(y)

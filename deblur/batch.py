@@ -10,6 +10,7 @@ overwritten, and an existing output is replaced only with ``overwrite=True``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zlib
 from collections.abc import Iterator
@@ -171,7 +172,8 @@ def restore_files(
                     if not psf_file.is_file():
                         raise DeblurError(f"{src}: no PSF file {psf_file}")
                     k = load_psf(psf_file)
-                result = restore(image.color, method, psf=k, **options)
+                result, report = restore(image.color, method, psf=k, return_report=True,
+                                         **options)  # fmt: skip
                 written = write_image(
                     dst, result, alpha=image.alpha, bit_depth=image.bit_depth,
                     overwrite=overwrite, protect=protect,
@@ -179,7 +181,14 @@ def restore_files(
             except (DeblurError, ValueError, OSError) as e:
                 yield FileOutcome(src, error=_file_error(src, e))
                 continue
-            yield FileOutcome(src, written=(written,))
+            notes, info = (), {}
+            if report is not None:
+                info = dataclasses.asdict(report)
+                if report.action == "fell back to input":
+                    notes = (f"result doubtful ({report.reason}); kept the input",)
+                elif report.action != "kept":
+                    notes = ("input already sharp; kept the input",)
+            yield FileOutcome(src, written=(written,), notes=notes, info=info)
 
     return plan, run()
 

@@ -28,3 +28,5 @@ class RestoreOptions:
     tile: int | None = None
     tile_overlap: int | None = None
     device: str = "auto"
+    guard: bool = True
+    strength: float = 1.0

@@ -88,6 +88,7 @@ def run_benchmark(
     y_channel: bool = False,
     weights: str | Path | None = None,
     device: str = "auto",
+    guard: bool = True,
     progress: Progress | None = None,
     pairs: Sequence[Pair] | None = None,
 ) -> dict[str, Any]:
@@ -108,6 +109,10 @@ def run_benchmark(
         alignment shift searched in pixels, and scoring on the luma (Y) channel.
     weights, device :
         Network weights (None: shipped default) and device, for ``net``.
+    guard : bool
+        Score what ``deblur restore`` hands back: each result checked, a doubtful one
+        replaced by the input (rows then record ``guard``: what the check did). False
+        scores the methods' raw outputs.
     progress : callable, optional
         ``progress(done, total, key)`` called after each pair.
     pairs : sequence of Pair, optional
@@ -178,8 +183,12 @@ def run_benchmark(
                     else:
                         options = dict(weights=weights, device=device)
                     start = time.perf_counter()
-                    out = restore(blurred, method, **options)
+                    out, report = restore(
+                        blurred, method, guard=guard, return_report=True, **options
+                    )
                     seconds = time.perf_counter() - start
+                    if report is not None and report.action != "kept":
+                        row["guard"] = report.action
                 row["psnr"] = float(psnr(out, sharp, **metric))
                 row["ssim"] = float(ssim(out, sharp, **metric))
                 row["seconds"] = seconds
@@ -208,6 +217,7 @@ def run_benchmark(
             nsr=nsr,
             weights=None if weights is None else str(weights),
             device=device,
+            guard=guard,
         ),
         methods=methods,
         pairs=len(pairs),

@@ -132,3 +132,4 @@ def test_tiny_and_non_finite_images():
     x[0, 0, 5, 5] = float("nan")
     out, rep = apply_guard(y, x)
     assert rep.doubtful and torch.equal(out, y)
+    assert check_restoration(x, y).verdict == "not checked"  # a non-finite input

@@ -708,3 +708,86 @@ def test_as_bchw_back_checks_result_shape() -> None:
     with pytest.raises(ValueError, match=r"\(1, C, H, W\)"):
         back(torch.zeros(2, 3, 4, 4))
     assert back(torch.zeros(1, 1, 8, 8)).shape == (8, 8, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# The pixel limit (issue #13): a default that bounds a whole restore, and its overrides
+# --------------------------------------------------------------------------------------------
+
+
+def test_issue_13_png_claiming_196_megapixels_is_refused_unread(tmp_path: Path) -> None:
+    """A small PNG claiming 14000x14000 RGB passed the old 200 MP limit and took 11 GB."""
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_bytes(14000, 14000, zlib.compress(bytes(14001) * 8), color_type=2))
+    with pytest.raises(ImageError) as exc:
+        read_image(path)
+    message = _assert_one_line_naming(exc, path)
+    assert "too large" in message and "14000x14000" in message
+    assert "--max-pixels" in message and "DEBLUR_MAX_PIXELS" in message
+
+
+def test_pixel_limit_override_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deblur.io.read import max_pixels_limit
+
+    path = tmp_path / "small.png"
+    path.write_bytes(_encode(".png", np.zeros((10, 10), np.uint8)))
+    monkeypatch.delenv("DEBLUR_MAX_PIXELS", raising=False)
+    assert max_pixels_limit() == MAX_PIXELS
+    monkeypatch.setenv("DEBLUR_MAX_PIXELS", "99")  # read at call time
+    assert max_pixels_limit() == 99
+    with pytest.raises(ImageError, match="limit is 99 pixels"):
+        read_image(path)
+    assert read_image(path, max_pixels=100).color.shape == (10, 10, 1)  # the argument wins
+    monkeypatch.setenv("DEBLUR_MAX_PIXELS", " 1_000 ")
+    assert read_image(path).color.shape == (10, 10, 1)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5e9"])
+def test_bad_pixel_limit_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from deblur.errors import UsageError
+
+    path = tmp_path / "small.png"
+    path.write_bytes(_encode(".png", np.zeros((4, 4), np.uint8)))
+    monkeypatch.setenv("DEBLUR_MAX_PIXELS", value)
+    with pytest.raises(UsageError, match="DEBLUR_MAX_PIXELS"):
+        read_image(path)
+    monkeypatch.delenv("DEBLUR_MAX_PIXELS")
+    for bad in (0, -1, 2.5, True, "100"):
+        with pytest.raises(UsageError, match="max_pixels"):
+            read_image(path, max_pixels=bad)  # type: ignore[arg-type]
+
+
+def test_check_pixels_for_arrays() -> None:
+    from deblur.io.read import check_pixels
+
+    check_pixels(5000, 5000)  # 25 MP: the default limit itself
+    with pytest.raises(ImageError) as exc:
+        check_pixels(5001, 5000, name="input array")
+    message = str(exc.value)
+    assert message.startswith("input array: image too large (5001x5000")
+    assert "--max-pixels N or DEBLUR_MAX_PIXELS=N" in message
+    check_pixels(5001, 5000, max_pixels=30_000_000)
+
+
+def test_file_larger_than_any_allowed_image_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    data = _encode(".png", np.zeros((4, 4), np.uint8))
+    path.write_bytes(data + bytes(64 * 2**20 + 32 * 16))  # trailing junk past the cap
+    with pytest.raises(ImageError, match="file too large"):
+        read_image(path, max_pixels=16)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    path = tmp_path / "pipe.png"
+    os.mkfifo(path)
+    with pytest.raises(ImageError, match="not a regular file"):
+        read_image(path)
+
+
+def test_name_too_long_is_an_image_error(tmp_path: Path) -> None:
+    path = tmp_path / ("x" * 300 + ".png")
+    with pytest.raises(ImageError):
+        read_image(path)

@@ -420,3 +420,89 @@ def test_blur_errors_name_expected_shapes():
         blur(torch.rand(1, 1, 5, 5), k, method="fast")
     with pytest.raises(ValueError, match="negative"):
         blur(torch.rand(1, 1, 5, 5), -np.ones((3, 3)))
+
+
+# --------------------------------------------------------------------------------------
+# Hostile PSF files and specs: one PSFError, bounded memory (issue #13)
+# --------------------------------------------------------------------------------------
+
+
+def test_text_file_named_npy_gets_one_clear_line(tmp_path):
+    (tmp_path / "k.npy").write_text("0 1 0\n1 4 1\n0 1 0\n")
+    message = _one_line_error(tmp_path / "k.npy", "not a NumPy .npy file")
+    assert "holds text" in message and ".txt" in message
+
+
+def _npy_with_shape(path, shape, descr="<f8", body=b""):
+    text = repr({"descr": descr, "fortran_order": False, "shape": shape}).encode("latin1")
+    text += b" " * ((64 - (10 + len(text) + 1) % 64) % 64) + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + body)
+
+
+@pytest.mark.parametrize(
+    "shape,descr,match",
+    [
+        ((100_000, 100_000), "<f8", "larger than the largest"),  # 80 GB claimed, 0 B held
+        ((1002, 3), "<f4", "larger than the largest"),
+        ((5, 5), "<f8", "truncated"),
+        ((5, 5), "|O", "Python objects"),
+        ((2, 2, 2), "<f4", r"\(h, w\)"),
+        ((2,), "<f4", r"\(h, w\)"),
+    ],
+)
+def test_npy_header_checked_before_allocating(tmp_path, shape, descr, match):
+    _npy_with_shape(tmp_path / "k.npy", shape, descr, body=bytes(16))
+    _one_line_error(tmp_path / "k.npy", match)
+
+
+def test_text_and_image_psfs_are_bounded(tmp_path):
+    (tmp_path / "wide.txt").write_text(" ".join(["1"] * 1002) + "\n")
+    _one_line_error(tmp_path / "wide.txt", "larger than")
+    (tmp_path / "tall.txt").write_text("1\n" * 1002)
+    _one_line_error(tmp_path / "tall.txt", "larger than")
+    (tmp_path / "latin1.txt").write_bytes(b"1 \xe9 2\n")
+    _one_line_error(tmp_path / "latin1.txt", "UTF-8")
+    ihdr = (60_000).to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+    (tmp_path / "huge.png").write_bytes(png)
+    _one_line_error(tmp_path / "huge.png", "larger than the largest")
+
+
+def test_huge_values_normalise_to_a_valid_psf(tmp_path):
+    np.save(tmp_path / "k.npy", np.array([[1e308, 1e308], [1e308, 0.0]]))
+    k = load_psf(tmp_path / "k.npy")
+    assert k.sum() == pytest.approx(1.0) and k.min() >= 0
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "gaussian:1e308",  # the side overflowed to inf (math.ceil raised OverflowError)
+        "disk:1e308",
+        "shake:inf,1",  # int(inf) raised OverflowError
+        "shake:15,-1",
+        "gaussian:nan",
+        "a" * 5000,  # Path.is_file raised OSError (name too long)
+        "k\x00.npy",
+        "/" * 5000,
+        "missing.npy",
+    ],
+)
+def test_hostile_specs_raise_psf_error(spec):
+    with pytest.raises(PSFError) as info:
+        parse_psf(spec)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 600

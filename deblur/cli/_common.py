@@ -224,6 +224,6 @@ def report(outcomes, total: int, verb: str) -> int:
         progress.update(done, outcome.source.name)
     progress.clear()
     if total > 1:
-        extra = f", {noted} with a note" if noted else ""
-        typer.echo(f"{done_ok} {verb}, {failed} failed{extra}", err=True)
+        extra = f" ({noted} kept the input: see the notes above)" if noted else ""
+        typer.echo(f"{done_ok} {verb}{extra}, {failed} failed", err=True)
     return failed

@@ -106,6 +106,32 @@ def restore(
             show_default=False,
         ),
     ] = None,
+    guard: Annotated[
+        bool,
+        typer.Option(
+            "--guard/--no-guard",
+            help="Check each result; a doubtful one (or an already sharp input) keeps the input.",
+        ),
+    ] = _R.guard,
+    strength: Annotated[
+        float,
+        typer.Option(
+            "--strength",
+            min=0.0,
+            max=1.0,
+            metavar="S",
+            help="Blend between the input (0) and the result (1).",
+        ),
+    ] = _R.strength,
+    json_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            show_default=False,
+            help="Write each file's outcome (output, error, the check's figures) as JSON.",
+        ),
+    ] = None,
     device: DeviceOpt = Device(_R.device),
     threads: Threads = None,
 ) -> None:
@@ -122,15 +148,35 @@ def restore(
         method=method_name, psf=psf, weights=weights, iterations=iterations, nsr=nsr,
         wiener_reg=WienerReg(wiener_reg).value,
         boundary=Boundary(boundary).value, accelerate=accelerate, tile=tile,
-        tile_overlap=tile_overlap, device=Device(device).value,
+        tile_overlap=tile_overlap, device=Device(device).value, guard=guard, strength=strength,
     )  # fmt: skip
     _set_threads(threads)
     if method_name == "net":
         from deblur.models import load_model
 
         load_model(weights, device=Device(device).value)  # one clear error before any work
-    if report(outcomes, len(plan), "restored"):
+    records: list = []
+    if json_file is not None:
+        outcomes = _recorded(outcomes, records)
+    failed = report(outcomes, len(plan), "restored")
+    if json_file is not None:
+        import json
+
+        from deblur.atomic import atomic_write
+
+        atomic_write(json_file, json.dumps({"files": records}, indent=2) + "\n")
+    if failed:
         raise typer.Exit(1)
+
+
+def _recorded(outcomes, records: list):
+    """Pass outcomes through, keeping a JSON-able record of each."""
+    for o in outcomes:
+        records.append({
+            "input": str(o.source), "output": [str(p) for p in o.written], "error": o.error,
+            "notes": list(o.notes), "check": o.info or None,
+        })  # fmt: skip
+        yield o
 
 
 @app.command()

@@ -81,6 +81,10 @@ def benchmark(
         bool, typer.Option("--y-channel", help="Score the luma (Y) channel only.")
     ] = False,
     weights: Weights = None,
+    guard: Annotated[
+        bool,
+        typer.Option("--guard/--no-guard", help="Score checked results (as restore gives them)."),
+    ] = _R.guard,
     device: DeviceOpt = Device(_R.device),
     threads: Threads = None,
 ) -> None:
@@ -117,6 +121,7 @@ def benchmark(
         y_channel=y_channel,
         weights=weights,
         device=Device(device).value,
+        guard=guard,
         progress=lambda done, total, key: progress.update(done, key),
         pairs=pairs,
     )

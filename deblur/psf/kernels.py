@@ -46,7 +46,11 @@ def validate_psf(psf: np.ndarray, name: str = "PSF") -> np.ndarray:
     if k.min() < -1e-6 * max(k.max(), 1e-30):
         raise PSFError(f"{name}: the PSF has negative values (min {k.min():.3g})")
     k = np.clip(k, 0.0, None)
-    s = k.sum()
+    with np.errstate(over="ignore"):
+        s = k.sum()
+    if not np.isfinite(s):  # values near the float64 maximum: scale them down first
+        k = k / k.max()
+        s = k.sum()
     if not s > 0:
         raise PSFError(f"{name}: the PSF is all zero")
     return (k / s).astype(np.float32)

@@ -39,6 +39,10 @@ _NS_LAM = 1e-3  # L0 weight of the latent images compared by the no-blur test
 _NS_MAX = 0.85  # kernels that do not lower the latent's l1/l2 below this are rejected
 _DEBUG = None
 _L1 = 0.0
+_REFINE = 0
+_SIGMA_P = 0.0
+_REFINE_LAM = 1e-3
+_REFINE_KEEP = 2.0
 _L1_EPS = 0.1
 
 
@@ -130,7 +134,7 @@ def _otf(k: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return scipy.fft.rfft2(z, workers=_workers())
 
 
-def _latent_l0(Y: np.ndarray, K: np.ndarray, D2: np.ndarray, Dx, Dy, grid, lam, kappa):
+def _latent_l0(Y: np.ndarray, K: np.ndarray, D2: np.ndarray, grid, lam: float, kappa: float):
     """Half-quadratic splitting for ``min_x ||k*x - y||^2 + lam ||grad x||_0`` (Xu et al.
     2011; Pan et al. 2014): alternately zero the gradients below ``sqrt(lam / beta)`` and
     solve the quadratic problem in the Fourier domain, ``beta`` growing by ``kappa``."""
@@ -227,6 +231,12 @@ def _resize_kernel(k: np.ndarray, s: int) -> np.ndarray:
     k = cv2.resize(k.astype(np.float32), (s, s), interpolation=cv2.INTER_LINEAR)
     k = np.maximum(k, 0)
     return k / k.sum() if k.sum() > 0 else _delta(s)
+
+
+def _gaussian(sigma: float) -> np.ndarray:
+    r = np.arange(-int(np.ceil(3 * sigma)), int(np.ceil(3 * sigma)) + 1)
+    g = np.exp(-0.5 * (r / sigma) ** 2)
+    return np.outer(g, g) / g.sum() ** 2
 
 
 def _delta(s: int) -> np.ndarray:
@@ -353,6 +363,8 @@ def estimate_psf(
         k = _delta(s) if k is None else _resize_kernel(k, s)
         lv = _Level(yl, s)
         k, lam_end = _estimate_level(lv, k, iterations, lam, gamma)
+    if _REFINE:
+        k, _ = _estimate_level(lv, k, _REFINE, _REFINE_LAM, gamma, _REFINE_KEEP)
     if _DEBUG is not None:
         _DEBUG.append((lv, k))
     if lv.sparsity_ratio(k) > _NS_MAX:  # the kernel does not sharpen the photo: no blur
@@ -374,15 +386,16 @@ class _Level:
         dx, dy = np.zeros(grid, np.float32), np.zeros(grid, np.float32)
         dx[0, 0], dx[0, -1] = -1, 1  # forward differences x[n + 1] - x[n] as convolutions
         dy[0, 0], dy[-1, 0] = -1, 1
-        self.Dx, self.Dy = (scipy.fft.rfft2(d, workers=wk) for d in (dx, dy))
-        self.D2 = (self.Dx * np.conj(self.Dx)).real + (self.Dy * np.conj(self.Dy)).real
+        Dx, Dy = (scipy.fft.rfft2(d, workers=wk) for d in (dx, dy))
+        self.D2 = (Dx * np.conj(Dx)).real + (Dy * np.conj(Dy)).real
         self.mask = np.zeros(grid, np.float32)  # observed pixels whose gradients are valid
         self.mask[top : top + H - 1, left : left + W - 1] = 1
         self.yp, self.ygrad = yp, _grad(yp)
+        self.P = _otf(_gaussian(_SIGMA_P), grid) if _SIGMA_P > 0 else 1.0
 
     def latent(self, k: np.ndarray, lam: float) -> np.ndarray:
-        K = _otf(k, self.grid)
-        return _latent_l0(self.Y, K, self.D2, self.Dx, self.Dy, self.grid, lam, 2.0)
+        K = _otf(k, self.grid) * self.P
+        return _latent_l0(self.Y, K, self.D2, self.grid, lam, 2.0)
 
     def sparsity_ratio(self, k: np.ndarray) -> float:
         """Normalised sparsity ``l1 / l2`` of the gradients (Krishnan et al. 2011) of the
@@ -406,14 +419,14 @@ def _grad(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.roll(x, -1, 1) - x, np.roll(x, -1, 0) - x
 
 
-def _estimate_level(lv: _Level, k, iterations, lam, gamma):
+def _estimate_level(lv: _Level, k, iterations, lam, gamma, keep=None):
     s = k.shape[0]
     threshold = None
     for _ in range(iterations):
         x = lv.latent(k, lam)
-        gx, gy, threshold = _salient(*_grad(x), int(_KEEP * s), threshold)
+        gx, gy, threshold = _salient(*_grad(x), int((keep or _KEEP) * s), threshold)
         threshold /= 1.1
-        Gs = [scipy.fft.rfft2(g, workers=_workers()) for g in (gx, gy)]
+        Gs = [scipy.fft.rfft2(g, workers=_workers()) * lv.P for g in (gx, gy)]
         k_new = _clean(_kernel_step(Gs, lv.ygrad, lv.mask, k, gamma, lv.grid))
         if not k_new.sum() > 0:
             break

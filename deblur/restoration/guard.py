@@ -1,50 +1,41 @@
 """Do no harm: check that a restored image is one its blurred input could have come from.
 
 A deblurred image ``x`` is only believable if some plausible blur explains the input ``y``:
-``y ~ k * x + n`` with ``k`` a small non-negative kernel summing to 1 and ``n`` the noise
-already in ``y``. :func:`check_restoration` tests this on the luminance of both images.
+``y ~ k * x + n``, ``k`` a small non-negative kernel summing to 1, ``n`` the noise already in
+``y``. :func:`check_restoration` tests this on the luminance of both images.
 
-1. **Kernel fit.** ``k`` is fitted to ``(x, y)`` by least squares on image gradients in
-   the Fourier domain with a Tikhonov term, ``K = sum_d conj(X_d) Y_d / (sum_d |X_d|^2 +
-   lam)``, on a central crop of at most ``FIT_SIZE`` pixels, Tukey tapered, on fast FFT
-   sizes (``scipy.fft.next_fast_len``): the kernel-update step of blind deconvolution
-   (Cho & Lee, "Fast motion deblurring", ACM TOG / SIGGRAPH Asia 2009; Levin et al.,
-   "Understanding and evaluating blind deconvolution algorithms", CVPR 2009). It is then
-   projected onto plausible blurs: at most ``KERNEL_SIZE`` pixels a side, non-negative,
-   small taps (below 5% of the peak, as Cho & Lee, or 3x the taps' noise) and stray pieces
-   dropped, refitted by non-negative least squares (Lawson & Hanson 1974) on that support,
-   sum 1.
-2. **Noise level** ``sigma`` of ``y``: the robust median-absolute-deviation estimate on the
-   finest diagonal Haar wavelet band, ``median(|HH|) / 0.6745`` (Donoho & Johnstone,
-   "Ideal spatial adaptation by wavelet shrinkage", Biometrika 1994, as
-   ``skimage.restoration.estimate_sigma``; Immerkaer, "Fast noise variance estimation",
-   CVIU 1996, is the Laplacian-mask alternative), floored at ``SIGMA_FLOOR``.
-3. **Figures.**
+1. **Kernel fit**: least squares on image gradients in the Fourier domain with a Tikhonov
+   term, ``K = sum_d conj(X_d) Y_d / (sum_d |X_d|^2 + lam)``, on a central crop of at most
+   ``FIT_SIZE`` pixels, Tukey tapered, on fast FFT sizes: the kernel-update step of blind
+   deconvolution (Cho & Lee, "Fast motion deblurring", SIGGRAPH Asia 2009; Levin et al.,
+   "Understanding and evaluating blind deconvolution algorithms", CVPR 2009). Projected
+   onto plausible blurs: at most ``KERNEL_SIZE`` px a side, non-negative, small taps (below
+   5% of the peak, as Cho & Lee, or 3x the taps' noise) and stray pieces dropped, refitted
+   by non-negative least squares (Lawson & Hanson 1974) on that support, sum 1.
+2. **Noise level** ``sigma`` of ``y``: the robust MAD estimate on the finest diagonal Haar
+   band, ``median(|HH|) / 0.6745`` (Donoho & Johnstone, Biometrika 1994, as
+   ``skimage.restoration.estimate_sigma``; Immerkaer, CVIU 1996, is the Laplacian-mask
+   alternative), floored at ``SIGMA_FLOOR``.
+3. **Figures.** ``residual``: std of ``y - k * x`` over the valid region of the whole
+   image, in units of ``sigma`` (about 1 when ``x`` explains ``y``). ``smear``: ``|K|`` of
+   the unconstrained fit (spectra smoothed over 9x9 frequencies) averaged with ``x``'s
+   power as weights; a blur has ``|K| <= 1``, so above 1 ``y`` holds detail ``x`` lacks.
+   ``noise_gain``: the MAD noise estimate of ``x`` over that of ``y``. ``invented``: the
+   energy of ``x``'s gradients in the frequencies the fitted blur destroyed (``|K| < 0.1``)
+   that is not coherent with ``y`` there (magnitude-squared coherence of the smoothed
+   spectra), over ``y``'s energy there (its noise): ringing, noise or texture put where
+   the input holds no information. ``overshoot``: RMS of ``x`` beyond the local range of
+   ``y`` (min/max over the kernel's extent, ``3 sigma`` margin), in 8-bit levels: halos.
+   ``center_mass``: share of the projected kernel's mass in the 3x3 around its peak; at or
+   above ``SHARP_CENTER_MASS`` the blur is a delta: the input was already sharp.
 
-   * ``residual``: std of ``y - k * x`` over the valid region of the whole image, in units
-     of ``sigma``: about 1 when ``x`` explains ``y``; a wrong result leaves structure
-     unexplained.
-   * ``smear``: ``|K|`` of the unconstrained fit (cross/power spectra smoothed over 9x9
-     frequencies) averaged with ``x``'s power as weights. A blur has ``|K| <= 1``; above 1,
-     ``y`` holds detail ``x`` lacks: ``x`` is smeared.
-   * ``noise_gain``: the MAD noise estimate of ``x`` over that of ``y`` (amplified noise).
-   * ``invented``: the energy of ``x``'s gradients, in the frequencies the fitted blur
-     destroyed (``|K| < 0.1``), that is not coherent with ``y`` there (magnitude-squared
-     coherence over the smoothed spectra), over ``y``'s energy there, i.e. its noise:
-     ringing, noise or texture put where the input holds no information.
-   * ``overshoot``: RMS of ``x`` beyond the local range of ``y`` (min/max over the
-     kernel's extent, ``3 sigma`` margin), in 8-bit levels: halos.
-   * ``center_mass``: share of the projected kernel's mass in the 3x3 around its peak; at
-     or above ``SHARP_CENTER_MASS`` the fitted blur is a delta: the input was already
-     sharp (or the restore did nothing).
-
-The verdict (:func:`decide`, :data:`THRESHOLDS`): ``"sharp input"`` for a delta kernel;
+Verdict (:func:`decide`, :data:`THRESHOLDS`): ``"sharp input"`` for a delta kernel;
 ``"doubtful"`` when ``residual``, ``smear`` or ``noise_gain`` exceeds its threshold, or
-when ``x`` does not explain ``y`` to the noise level (``residual > fit_gate``) and it shows
-more detail than the input supports (``invented``, ``overshoot``, or ``noise_gain`` above
-a lower threshold); ``"ok"`` otherwise. The true sharp image passes (``residual ~ 1``),
-but no check on ``(x, y)`` alone can reject invented detail that still fits ``y`` to the
-noise level: where the blur destroyed the signal, any content is consistent with the data.
+when ``x`` does not explain ``y`` to the noise level (``residual > fit_gate``) and shows
+more detail than the input supports (``invented``, ``overshoot``, or ``noise_gain`` above a
+lower threshold); ``"ok"`` otherwise. The true sharp image passes (``residual ~ 1``), but
+no check on ``(x, y)`` alone can reject invented detail that still fits ``y`` to the noise
+level: where the blur destroyed the signal, any content is consistent with the data.
 """
 
 from __future__ import annotations
@@ -56,12 +47,12 @@ import numpy as np
 import scipy.fft
 import scipy.linalg
 import scipy.optimize
-import scipy.signal
 import torch
 
 from deblur.layout import as_bchw
 
 __all__ = [
+    "check_result",
     "FIT_SIZE",
     "KERNEL_SIZE",
     "SHARP_CENTER_MASS",
@@ -144,9 +135,9 @@ class GuardReport:
 
 
 def _luma(a: np.ndarray) -> np.ndarray:
-    """(C, H, W) float32 -> (H, W) float64 luminance (alpha ignored)."""
+    """(C, H, W) float32 -> (H, W) float32 luminance (alpha ignored)."""
     lum = np.tensordot(_LUMA, a[:3], axes=1) if a.shape[0] >= 3 else a[0]
-    return lum.astype(np.float64)
+    return np.ascontiguousarray(lum, dtype=np.float32)
 
 
 def _noise_sigma(a: np.ndarray) -> float:
@@ -174,7 +165,7 @@ def _fit_kernel(x: np.ndarray, y: np.ndarray, r: int, reg: float = 0.1):
     """
     grads = [(np.diff(a, axis=1)[:-1], np.diff(a, axis=0)[:, :-1]) for a in (x, y)]
     h, w = grads[0][0].shape
-    win = np.outer(_tukey(h), _tukey(w))
+    win = np.outer(_tukey(h), _tukey(w)).astype(np.float32)
     s = tuple(scipy.fft.next_fast_len(n + 2 * r, real=True) for n in (h, w))
     workers = max(1, torch.get_num_threads())
     num, den, py = 0.0, 0.0, 0.0
@@ -214,7 +205,7 @@ def _project(k: np.ndarray) -> np.ndarray | None:
     return k / k.sum()
 
 
-def _refit(k: np.ndarray, corr: tuple[np.ndarray, np.ndarray], max_taps: int = 1200):
+def _refit(k: np.ndarray, corr: tuple[np.ndarray, np.ndarray], max_taps: int = 600):
     """Non-negative least-squares refit of ``k`` on its support dilated by one pixel.
 
     Minimises the same gradient-domain misfit as :func:`_fit_kernel` (normal equations
@@ -230,7 +221,7 @@ def _refit(k: np.ndarray, corr: tuple[np.ndarray, np.ndarray], max_taps: int = 1
         return k
     L1, L2 = auto.shape
     A = auto[(rows[:, None] - rows[None, :]) % L1, (cols[:, None] - cols[None, :]) % L2]
-    b = cross[(rows - r) % L1, (cols - r) % L2]
+    A, b = A.astype(np.float64), cross[(rows - r) % L1, (cols - r) % L2].astype(np.float64)
     A[np.diag_indices(n)] += 1e-3 * np.trace(A) / n + 1e-30
     try:
         chol = np.linalg.cholesky(A)
@@ -251,6 +242,8 @@ def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False) -> dict:
     r = min(KERNEL_SIZE // 2, (min(H, W) - 1) // 4)
     if r < 2:
         return {"verdict": "not checked", "reason": "image too small to check"}
+    if not np.isfinite(y).all():
+        return {"verdict": "not checked", "reason": "input not finite"}
     if not np.isfinite(x).all():
         return {"verdict": "doubtful", "reason": "result not finite"}
     ly, lx = _luma(y), _luma(x)
@@ -275,24 +268,23 @@ def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False) -> dict:
     out["kernel_size"] = int(max(np.ptp(rows), np.ptp(cols)) + 1)
     # invented: x's energy where the fitted blur destroyed the signal (|K| < 0.1) that is
     # not coherent with y there, over y's energy there (noise)
-    kk = np.zeros(s)
+    kk = np.zeros(s, np.float32)
     kk[: 2 * r + 1, : 2 * r + 1] = k
     dead = np.abs(scipy.fft.rfft2(np.roll(kk, (-r, -r), (0, 1)))) < 0.1
     incoherent = np.maximum(sxx - np.abs(sxy) ** 2 / np.maximum(syy, tiny), 0.0)
     out["invented"] = float(incoherent[dead].sum() / max(syy[dead].sum(), tiny))
     # residual over the valid region of the whole image
     kc = k[r - ext : r + ext + 1, r - ext : r + ext + 1]
-    pred = scipy.signal.fftconvolve(lx, kc, mode="valid")
+    pred = cv2.filter2D(lx, -1, kc[::-1, ::-1].astype(np.float32))[ext : H - ext, ext : W - ext]
     res = ly[ext : H - ext, ext : W - ext] - pred
-    out["residual"] = float(res.std() / sigma)
+    out["residual"] = float(res.std(dtype=np.float64) / sigma)
     # overshoot of x beyond the local range of y (halos), in 8-bit levels
     size = 2 * ext + 1
     se = np.ones((size, size), np.uint8)
-    y32 = ly.astype(np.float32)
-    hi = cv2.dilate(y32, se, borderType=cv2.BORDER_REFLECT) + 3 * sigma
-    lo = cv2.erode(y32, se, borderType=cv2.BORDER_REFLECT) - 3 * sigma
+    hi = cv2.dilate(ly, se, borderType=cv2.BORDER_REFLECT) + 3 * sigma
+    lo = cv2.erode(ly, se, borderType=cv2.BORDER_REFLECT) - 3 * sigma
     o = np.maximum(lx - hi, 0) + np.maximum(lo - lx, 0)
-    out["overshoot"] = float(np.sqrt(np.mean(o**2)) * 255)
+    out["overshoot"] = float(np.sqrt(np.mean(np.square(o, dtype=np.float64))) * 255)
     return out if raw else decide(out)
 
 
@@ -322,13 +314,13 @@ _ACTIONS = {
 }
 
 
-def _report(fig: dict, action: str | None = None) -> GuardReport:
+def _report(fig: dict) -> GuardReport:
     def num(name, default=0.0):
         return float(fig.get(name, default))
 
     return GuardReport(
         verdict=fig["verdict"],
-        action=action or _ACTIONS[fig["verdict"]],
+        action=_ACTIONS[fig["verdict"]],
         reason=fig["reason"],
         residual=num("residual"),
         smear=num("smear"),
@@ -341,14 +333,20 @@ def _report(fig: dict, action: str | None = None) -> GuardReport:
     )
 
 
-def _pair(blurred, restored) -> tuple[np.ndarray, np.ndarray]:
+def _pair(blurred, restored) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both images as float32 (B, C, H, W) tensors on ``restored``'s device, same shape."""
     y, _ = as_bchw(blurred)
     x, _ = as_bchw(restored)
     if y.shape != x.shape:
         raise ValueError(
             f"blurred and restored images differ in shape: {tuple(y.shape)} vs {tuple(x.shape)}"
         )
-    return y.detach().cpu().numpy(), x.detach().cpu().numpy()
+    return y.to(x.device), x
+
+
+def _check_all(y: torch.Tensor, x: torch.Tensor) -> tuple[GuardReport, ...]:
+    yn, xn = y.detach().cpu().numpy(), x.detach().cpu().numpy()
+    return tuple(_report(_check_one(yn[b], xn[b])) for b in range(yn.shape[0]))
 
 
 def check_restoration(blurred, restored) -> GuardReport | tuple[GuardReport, ...]:
@@ -376,16 +374,14 @@ def check_restoration(blurred, restored) -> GuardReport | tuple[GuardReport, ...
     TypeError
         On an unsupported dtype (see :func:`deblur.layout.as_bchw`).
     """
-    y, x = _pair(blurred, restored)
-    reports = tuple(_report(_check_one(y[b], x[b])) for b in range(y.shape[0]))
+    reports = _check_all(*_pair(blurred, restored))
     return reports[0] if len(reports) == 1 else reports
 
 
 def _check_strength(strength) -> float:
-    ok = isinstance(strength, (int, float, np.floating, np.integer)) and not isinstance(
-        strength, bool
-    )
-    if not ok or not 0.0 <= float(strength) <= 1.0:  # NaN fails the comparison too
+    number = isinstance(strength, (int, float, np.integer, np.floating))
+    number = number and not isinstance(strength, bool)
+    if not number or not 0.0 <= float(strength) <= 1.0:  # NaN fails the comparison too
         raise ValueError(f"strength must be a number in [0, 1], got {strength!r}")
     return float(strength)
 
@@ -402,7 +398,8 @@ def apply_guard(
     Parameters
     ----------
     blurred : float tensor of shape ``(B, C, H, W)`` in [0, 1]
-        The input of the restoration.
+        The input of the restoration (numpy images as for :func:`check_restoration` are
+        accepted too; the result is a tensor all the same).
     restored : float tensor of the same shape, in [0, 1]
         The method's raw result.
     guard : bool
@@ -423,24 +420,21 @@ def apply_guard(
         If ``strength`` is not a number in [0, 1] (NaN included) or the shapes differ.
     """
     s = _check_strength(strength)
-    y, _ = as_bchw(blurred)
-    x, _ = as_bchw(restored)
-    if y.shape != x.shape:
-        raise ValueError(
-            f"blurred and restored images differ in shape: {tuple(y.shape)} vs {tuple(x.shape)}"
-        )
-    y = y.to(x.device)
+    y, x = _pair(blurred, restored)
     out = y.clone() if s == 0 else x.clone() if s == 1 else y + s * (x - y)
     if not guard:
         return out, None
-    B = y.shape[0]
     if s == 0:
         fig = {"verdict": "not checked", "reason": "strength 0: the input itself"}
-        reports = tuple(_report(fig) for _ in range(B))
+        reports = tuple(_report(fig) for _ in range(y.shape[0]))
     else:
-        yn, on = y.detach().cpu().numpy(), out.detach().cpu().numpy()
-        reports = tuple(_report(_check_one(yn[b], on[b])) for b in range(B))
+        reports = _check_all(y, out)
         for b, rep in enumerate(reports):
             if rep.action != "kept":
                 out[b] = y[b]
-    return out, reports[0] if B == 1 else reports
+    return out, reports[0] if len(reports) == 1 else reports
+
+
+#: The public name (``deblur.check_result``): the check's figures for an (input, output)
+#: pair, for callers who apply their own policy.
+check_result = check_restoration

@@ -218,9 +218,12 @@ def _structure_problem(ck: dict) -> str | None:
         if key in ck and not ok(ck[key]):
             return f"bad {key!r}"
     try:
-        TrainConfig.from_dict(ck["config"])
+        cfg = TrainConfig.from_dict(ck["config"])
+        cfg.to_dict()  # plain JSON values only
     except Exception as e:  # noqa: BLE001 - any config this version cannot read
         return f"bad 'config': {one_line(e)[:120]}"
+    if not isinstance(cfg.variant, str):
+        return "bad 'config': variant is not a name"
     return None
 
 
