@@ -151,6 +151,20 @@ def train(
         Path | None,
         typer.Option("--data-root", help="Folder that .txt photo lists are relative to."),
     ] = None,
+    synth_device: Annotated[
+        str,
+        typer.Option(
+            "--synth-device",
+            metavar="cpu|device",
+            help="Blur synthesis in the loader workers (cpu) or batched on the device.",
+        ),
+    ] = _T.synth_device,
+    precision: Annotated[
+        str, typer.Option("--precision", metavar="fp32|bf16", help="Forward precision on CUDA.")
+    ] = _T.precision,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="Channels-last layout on CUDA.")
+    ] = _T.channels_last,
     warmup: Annotated[
         int, typer.Option("--warmup", min=0, help="Linear warm-up steps of the learning rate.")
     ] = _T.warmup,
@@ -174,6 +188,7 @@ def train(
         patch=patch, lr=lr, ema=ema, fft_loss=fft_loss, val_patch=val_patch,
         val_every=val_every, ckpt_every=ckpt_every, seed=seed, warmup=warmup,
         init=str(init) if init else None, workers=workers, device=Device(device).value,
+        synth_device=synth_device, precision=precision, channels_last=channels_last,
     )  # fmt: skip
     blur_values = dict(
         shake_size=(_B.shake_size[0], max_shake), noise=(_B.noise[0], max_noise),

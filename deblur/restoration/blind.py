@@ -41,6 +41,7 @@ _DEBUG = None
 _L1 = 0.0
 _REFINE = 0
 _SIGMA_P = 0.0
+_P_FINEST_ONLY = True
 _REFINE_LAM = 1e-3
 _REFINE_KEEP = 2.0
 _L1_EPS = 0.1
@@ -361,7 +362,7 @@ def estimate_psf(
         shape = (max(8, round(y.shape[1] * scale)), max(8, round(y.shape[0] * scale)))
         yl = cv2.resize(y, shape, interpolation=cv2.INTER_AREA) if lev else y
         k = _delta(s) if k is None else _resize_kernel(k, s)
-        lv = _Level(yl, s)
+        lv = _Level(yl, s, _SIGMA_P if (lev == 0 or not _P_FINEST_ONLY) else 0.0)
         k, lam_end = _estimate_level(lv, k, iterations, lam, gamma)
     if _REFINE:
         k, _ = _estimate_level(lv, k, _REFINE, _REFINE_LAM, gamma, _REFINE_KEEP)
@@ -376,7 +377,7 @@ class _Level:
     """One pyramid level: the image padded to a periodic fast-size grid, its spectrum and
     gradients, and the finite-difference operators."""
 
-    def __init__(self, y: np.ndarray, s: int):
+    def __init__(self, y: np.ndarray, s: int, sigma_p: float = 0.0):
         H, W = y.shape
         wk = _workers()
         self.grid = grid = tuple(scipy.fft.next_fast_len(n + 2 * s, real=True) for n in (H, W))
@@ -391,7 +392,7 @@ class _Level:
         self.mask = np.zeros(grid, np.float32)  # observed pixels whose gradients are valid
         self.mask[top : top + H - 1, left : left + W - 1] = 1
         self.yp, self.ygrad = yp, _grad(yp)
-        self.P = _otf(_gaussian(_SIGMA_P), grid) if _SIGMA_P > 0 else 1.0
+        self.P = _otf(_gaussian(sigma_p), grid) if sigma_p > 0 else 1.0
 
     def latent(self, k: np.ndarray, lam: float) -> np.ndarray:
         K = _otf(k, self.grid) * self.P
