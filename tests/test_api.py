@@ -55,7 +55,7 @@ def test_restoration_helps():
     sharp = torch.from_numpy(make_image(32, 32, 3, np.float32, seed=3)).permute(2, 0, 1)[None]
     k = gaussian(1.5)
     blurred = blur(sharp, k)
-    out = restore(blurred, "rl", psf=k, iterations=30)
+    out = restore(blurred, "rl", psf=k, iterations=30, guard=False)
     assert (out - sharp).abs().mean() < (blurred - sharp).abs().mean()
 
 

@@ -756,13 +756,14 @@ if __name__ != "__main__":
                              torch.zeros(624, dtype=torch.int64),
                              torch.zeros(625, dtype=torch.int64), torch.ones(2, 2)]),
         )  # fmt: skip
-        return st.recursive(
-            leaves,
-            lambda c: st.one_of(
-                st.lists(c, max_size=3), st.dictionaries(st.text(max_size=6), c, max_size=3)
-            ),
-            max_leaves=8,
-        )
+
+        def containers(children: Any) -> Any:
+            return st.one_of(
+                st.lists(children, max_size=3),
+                st.dictionaries(st.text(max_size=6), children, max_size=3),
+            )
+
+        return st.recursive(leaves, containers, max_leaves=8)
 
     @st.composite
     def checkpoint_files(draw: Any, seed: bytes) -> bytes:
@@ -804,17 +805,17 @@ if __name__ != "__main__":
     )
 
     def _opt(name: str, values: Any) -> Any:
-        """An option: left out (6 in 12), a plausible value (5 in 12) or nonsense (1 in 12),
-        so that most runs get past option parsing and do some work."""
+        """An option: left out (12 in 24), a plausible value (11 in 24) or nonsense (1 in
+        24), so that most runs get past option parsing and do some work."""
 
         def pick(k: int) -> Any:
-            if k < 6:
+            if k < 12:
                 return st.just([])
-            if k < 11:
+            if k < 23:
                 return values.map(lambda v: [name, str(v)])
             return _OPTION_TEXT.map(lambda v: [name, v])
 
-        return st.integers(0, 11).flatmap(pick)
+        return st.integers(0, 23).flatmap(pick)
 
     def _suffixes(known_bugs: bool) -> Any:
         """--suffix values; separators only with ``known_bugs``: a suffix holding '/..'
@@ -828,8 +829,8 @@ if __name__ != "__main__":
                                            blacklist_categories=("Cs",)), max_size=8),
         )  # fmt: skip
 
-    _GOOD_PSFS = ["gaussian:1", "gaussian:0.5", "disk:2", "motion:3,30", "shake:5,1", "@psfdir",
-                  "@k.npy", "@k.txt", "disk:500", "gaussian:0.01"]  # fmt: skip
+    _GOOD_PSFS = ["auto", "gaussian:1", "gaussian:0.5", "disk:2", "motion:3,30", "shake:5,1",
+                  "@psfdir", "@k.npy", "@k.txt", "disk:500", "gaussian:0.01"]  # fmt: skip
 
     @st.composite
     def restore_args(draw: Any, known_bugs: bool) -> list[str]:
@@ -857,6 +858,15 @@ if __name__ != "__main__":
         args += draw(_opt("--tile-overlap", st.sampled_from([0, 8, 32, 64, 128, 10**6])))
         args += draw(_opt("--device", st.sampled_from(["cpu", "auto", "cpu", "cuda", "mps"])))
         args += draw(_opt("--threads", st.sampled_from([1, 2, 0])))
+        args += draw(_opt("--wiener-reg", st.sampled_from(["identity", "laplacian"])))
+        args += draw(st.sampled_from([[], [], ["--guard"], ["--no-guard"]]))
+        args += draw(
+            _opt(
+                "--strength",
+                st.one_of(st.floats(0, 1), st.floats(allow_nan=True, allow_infinity=True)),
+            )
+        )
+        args += draw(st.sampled_from([[], [], ["--json", "@json"]]))  # fmt: skip
         if method in ("net", None):
             args += draw(
                 st.sampled_from(
@@ -1078,7 +1088,9 @@ def _resolve_args(args: list[str], paths: dict[str, Path]) -> list[str]:
     names = {"@psfdir": "psfdir", "@k.npy": "k.npy", "@k.txt": "k.txt",
              "@tiny": "tiny.safetensors", "@missing": "missing.safetensors",
              "@junk": "junk.safetensors"}  # fmt: skip
-    return [str(paths["base"] / names[a]) if a in names else a for a in args]
+    out = {"@json": paths["out"] / "report.json"}  # written by --json: inside OUT
+    return [str(out[a]) if a in out else str(paths["base"] / names[a]) if a in names else a
+            for a in args]  # fmt: skip
 
 
 def check_cli(ctx: Context, command: str, args: list[str], target: str) -> int:
