@@ -44,6 +44,7 @@ def run_target(ctx, name: str, seconds: float, first_seed: int) -> dict:
     batch_seed = first_seed
 
     def record(key: str, detail: str) -> None:
+        key, detail = (test_fuzz.scrub_paths(t, ctx.root) for t in (key, detail))
         entry = failures.setdefault(key, {"count": 0, "example": detail[:3000]})
         entry["count"] += 1
 

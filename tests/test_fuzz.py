@@ -155,6 +155,20 @@ _OPS: dict[str, Callable[[dict], Any]] = {
 _LEGACY_VALUEERROR_FILES = ("deblur/datasets.py",)
 
 
+def scrub_paths(text: str, *roots: str | Path) -> str:
+    """``text`` without this machine's folders: the repository's files as relative paths,
+    installed packages from ``site-packages/``, the standard library as ``<stdlib>/``, and
+    each of ``roots`` (scratch folders) as ``<tmp>``."""
+    import sysconfig
+
+    for root in roots:
+        text = text.replace(str(root), "<tmp>")
+    text = text.replace(str(REPO) + os.sep, "")
+    for name in ("purelib", "platlib"):
+        text = text.replace(sysconfig.get_paths()[name] + os.sep, "site-packages/")
+    return text.replace(sysconfig.get_paths()["stdlib"] + os.sep, "<stdlib>/")
+
+
 def _classify(exc: BaseException) -> dict:
     from deblur.errors import DeblurError
 
@@ -164,7 +178,7 @@ def _classify(exc: BaseException) -> dict:
         status = "oom" if ("memory" in lowered or "allocat" in lowered) else "refused"
         return {"status": status, "type": type(exc).__name__, "message": message}
     tb = traceback.extract_tb(exc.__traceback__)
-    where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "?"
+    where = scrub_paths(f"{tb[-1].filename}:{tb[-1].lineno}") if tb else "?"
     if (
         type(exc) is ValueError
         and tb
@@ -176,7 +190,7 @@ def _classify(exc: BaseException) -> dict:
         "type": type(exc).__name__,
         "message": message[:500],
         "where": where,
-        "traceback": "".join(traceback.format_exception(exc))[-3000:],
+        "traceback": scrub_paths("".join(traceback.format_exception(exc)))[-3000:],
     }
 
 
