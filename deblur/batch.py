@@ -63,6 +63,8 @@ def plan_outputs(
     """
     from deblur.datasets import is_image_file
 
+    if suffix is not None and (set(suffix) & {"/", "\\", "\0"} or suffix in (".", "..")):
+        raise UsageError(f"--suffix {suffix!r}: a suffix is part of a file name (no / or \\)")
     single_file = len(inputs) == 1 and Path(inputs[0]).is_file()
     plan: list[tuple[Path, Path]] = []
     if output is not None and single_file and is_image_file(output) and not output.is_dir():

@@ -21,10 +21,13 @@ GoPro.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from deblur.errors import DatasetError, one_line
 
 __all__ = [
     "Pair",
@@ -34,6 +37,31 @@ __all__ = [
     "list_photos",
     "read_pair_list",
 ]
+
+
+def _read_list(path: Path) -> list[str]:
+    """Lines of a text list; a file that is not UTF-8 text is a DatasetError."""
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not a UTF-8 text list") from None
+
+
+def _guarded(func):
+    """Decorator: file-system errors of a lookup (a name too long, a folder without
+    permission, a loop of links) become one-line DatasetErrors."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DatasetError:
+            raise
+        except (OSError, RuntimeError) as e:
+            raise DatasetError(one_line(e)) from None
+
+    return wrapper
+
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -95,13 +123,13 @@ def _pairs_in(blur_dir: Path, root: Path) -> list[Pair]:
         rel = b.relative_to(blur_dir)
         matches = sharp.get((*rel.parent.parts, rel.stem), [])
         if not matches:
-            raise ValueError(
+            raise DatasetError(
                 f"{b}: blurred image has no sharp partner "
                 f"(expected {sharp_dir / rel.parent / rel.stem}.<ext>)"
             )
         if len(matches) > 1:
             names = ", ".join(str(m) for m in matches)
-            raise ValueError(f"{b}: several sharp partners match: {names}")
+            raise DatasetError(f"{b}: several sharp partners match: {names}")
         psf = psf_dir / rel.parent / f"{rel.stem}.npy"
         key_path = b.relative_to(root)
         if key_path.parts[0] == "blur":
@@ -110,6 +138,7 @@ def _pairs_in(blur_dir: Path, root: Path) -> list[Pair]:
     return pairs
 
 
+@_guarded
 def find_pairs(root: str | Path) -> list[Pair]:
     """Find every blurred/sharp pair under ``root`` (see the module docstring).
 
@@ -126,7 +155,7 @@ def find_pairs(root: str | Path) -> list[Pair]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{root}: not a folder")
+        raise DatasetError(f"{root}: not a folder")
     pairs: list[Pair] = []
     for dirpath, dirnames, _ in os.walk(root):
         dirnames.sort()
@@ -134,12 +163,12 @@ def find_pairs(root: str | Path) -> list[Pair]:
             continue
         here = Path(dirpath)
         if "sharp" not in dirnames:
-            raise ValueError(f"{here / 'blur'}: no sibling 'sharp' folder with the sharp images")
+            raise DatasetError(f"{here / 'blur'}: no sibling 'sharp' folder with the sharp images")
         pairs.extend(_pairs_in(here / "blur", root))
         # Do not look for datasets inside a dataset's own folders.
         dirnames[:] = [d for d in dirnames if d not in ("blur", "sharp", "psf")]
     if not pairs:
-        raise ValueError(
+        raise DatasetError(
             f"{root}: no image pairs found (expected {root / 'blur'}/NAME.png "
             f"with {root / 'sharp'}/NAME.png, or such blur/sharp folders below it)"
         )
@@ -147,11 +176,12 @@ def find_pairs(root: str | Path) -> list[Pair]:
     seen: set[str] = set()
     for p in pairs:
         if p.key in seen:
-            raise ValueError(f"{p.blur}: duplicate pair key {p.key!r}")
+            raise DatasetError(f"{p.blur}: duplicate pair key {p.key!r}")
         seen.add(p.key)
     return pairs
 
 
+@_guarded
 def read_pair_list(list_file: str | Path, root: str | Path | None = None) -> list[Pair]:
     """Read a RealBlur-style pair list.
 
@@ -175,29 +205,30 @@ def read_pair_list(list_file: str | Path, root: str | Path | None = None) -> lis
     base = Path(root) if root is not None else list_file.parent
     pairs: list[Pair] = []
     seen: set[str] = set()
-    for n, line in enumerate(list_file.read_text().splitlines(), 1):
+    for n, line in enumerate(_read_list(list_file), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         fields = line.split()
         if len(fields) != 2:
-            raise ValueError(
+            raise DatasetError(
                 f"{list_file}:{n}: expected 'SHARP_PATH BLUR_PATH', got {len(fields)} fields"
             )
         sharp, blur = (base / f for f in fields)
         for path in (sharp, blur):
             if not path.is_file():
-                raise ValueError(f"{list_file}:{n}: no such file: {path}")
+                raise DatasetError(f"{list_file}:{n}: no such file: {path}")
         key = Path(fields[1]).as_posix()
         if key in seen:
-            raise ValueError(f"{list_file}:{n}: blurred image {key} listed twice")
+            raise DatasetError(f"{list_file}:{n}: blurred image {key} listed twice")
         seen.add(key)
         pairs.append(Pair(key, blur, sharp, None))
     if not pairs:
-        raise ValueError(f"{list_file}: the pair list is empty")
+        raise DatasetError(f"{list_file}: the pair list is empty")
     return pairs
 
 
+@_guarded
 def expand_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tuple[Path, Path]]:
     """Turn command-line inputs into image files, each with its base folder.
 
@@ -236,7 +267,7 @@ def expand_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tup
         files = image_files(folder, recursive)
         if not files:
             more = "" if recursive else " (use --recursive for subfolders)"
-            raise ValueError(f"{folder}: no images in this folder{more}")
+            raise DatasetError(f"{folder}: no images in this folder{more}")
         for f in files:
             add(f, folder)
 
@@ -251,18 +282,19 @@ def expand_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tup
             images = [m for m in matches if m.is_file() and is_image_file(m)]
             folders = [m for m in matches if m.is_dir()]
             if not images and not folders:
-                raise ValueError(f"{item}: no image files match this pattern")
+                raise DatasetError(f"{item}: no image files match this pattern")
             for m in images:
                 add(m, m.parent)
             for m in folders:
                 add_folder(m)
         else:
-            raise ValueError(f"{item}: no such file or folder")
+            raise DatasetError(f"{item}: no such file or folder")
     if not out:
-        raise ValueError("no input images given")
+        raise DatasetError("no input images given")
     return out
 
 
+@_guarded
 def list_photos(spec: str | Path, data_root: str | Path | None = None) -> list[Path]:
     """Image files named by a training-data spec.
 
@@ -285,14 +317,14 @@ def list_photos(spec: str | Path, data_root: str | Path | None = None) -> list[P
     p = Path(spec)
     if p.suffix.lower() == ".txt" and p.is_file():
         root = Path(data_root) if data_root else p.parent
-        names = [ln.split("#")[0].strip() for ln in p.read_text().splitlines()]
+        names = [ln.split("#")[0].strip() for ln in _read_list(p)]
         files = [root / n for n in names if n]
         missing = [f for f in files if not f.is_file()]
         if missing:
-            raise ValueError(
+            raise DatasetError(
                 f"{spec}: listed image {missing[0]} not found ({len(missing)} missing)"
             )
         if not files:
-            raise ValueError(f"{spec}: the list names no images")
+            raise DatasetError(f"{spec}: the list names no images")
         return files
     return [path for path, _ in expand_inputs([spec], recursive=True)]

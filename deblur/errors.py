@@ -9,6 +9,7 @@ Each subclass also derives from the built-in exception it used to be (``ValueErr
 from __future__ import annotations
 
 __all__ = [
+    "DatasetError",
     "DeblurError",
     "ImageError",
     "OutputExistsError",
@@ -41,6 +42,10 @@ class OutputExistsError(ImageError, FileExistsError):
 
     Both an :class:`ImageError` (hence a ``ValueError``) and a ``FileExistsError``.
     """
+
+
+class DatasetError(DeblurError, ValueError):
+    """A dataset, pair list, photo list or input spec cannot be used (one line naming it)."""
 
 
 class WeightsError(DeblurError, ValueError):

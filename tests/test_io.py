@@ -771,12 +771,18 @@ def test_check_pixels_for_arrays() -> None:
     check_pixels(5001, 5000, max_pixels=30_000_000)
 
 
-def test_file_larger_than_any_allowed_image_is_refused_unread(tmp_path: Path) -> None:
+def test_file_larger_than_any_allowed_image_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import deblur.io.read as read
+
+    assert read._max_file_bytes(MAX_PIXELS) == 64 * 2**20 + 32 * MAX_PIXELS
+    monkeypatch.setattr(read, "_max_file_bytes", lambda limit: 1000)  # not 64 MiB on disk
     path = tmp_path / "big.png"
     data = _encode(".png", np.zeros((4, 4), np.uint8))
-    path.write_bytes(data + bytes(64 * 2**20 + 32 * 16))  # trailing junk past the cap
+    path.write_bytes(data + bytes(1000))  # trailing junk past the cap
     with pytest.raises(ImageError, match="file too large"):
-        read_image(path, max_pixels=16)
+        read_image(path)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")

@@ -98,7 +98,7 @@ def load_weights(path: str | Path) -> MultiScaleNet:
     if meta.get("format") != FORMAT:
         raise WeightsError(f"{name}: not a deblur weights file (metadata format is missing)")
     try:
-        cfg = NetConfig(**json.loads(meta["config"]))
+        cfg = _checked_config(json.loads(meta["config"]))
     except (KeyError, TypeError, ValueError) as e:
         raise WeightsError(f"{name}: invalid model config in metadata ({e})") from None
     if meta.get("tensor_sha256") != _tensor_digest(state):
@@ -110,6 +110,32 @@ def load_weights(path: str | Path) -> MultiScaleNet:
         first = str(e).splitlines()[0]
         raise WeightsError(f"{name}: weights do not match the model config ({first})") from None
     return model.eval()
+
+
+#: Bounds of a weights file's config, checked before any network is built (a hostile
+#: file must not make us build a huge one): key -> (min, max).
+_CONFIG_BOUNDS = {"channels": (1, 4), "width": (1, 1024), "scales": (1, 8), "unshuffle": (1, 8),
+                  "res_blocks": (0, 64), "ird_units": (1, 64), "fuse_width": (1, 1024),
+                  "context": (0, 1024), "full_res": (0, 256)}  # fmt: skip
+
+
+def _checked_config(raw: object) -> NetConfig:
+    """A NetConfig from JSON metadata, with every field known, an integer and in bounds."""
+    if not isinstance(raw, dict):
+        raise ValueError("not an object")
+    unknown = set(raw) - set(_CONFIG_BOUNDS) - {"ird_reach"}
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)}")
+    for key, value in raw.items():
+        if key == "ird_reach":
+            ok = isinstance(value, list) and len(value) <= 16
+            ok = ok and all(type(d) is int and 1 <= d <= 16 for d in value)
+        else:
+            lo, hi = _CONFIG_BOUNDS[key]
+            ok = type(value) is int and lo <= value <= hi
+        if not ok:
+            raise ValueError(f"{key}={value!r} is out of bounds")
+    return NetConfig(**raw)
 
 
 def write_card(weights_path: str | Path, card: dict) -> Path:

@@ -427,7 +427,9 @@ class _Level:
         self.mask = np.zeros(grid, np.float32)  # observed pixels whose gradients are valid
         self.mask[top : top + H - 1, left : left + W - 1] = 1
         self.yp, self.ygrad = yp, _grad(yp)
-        self.Ygrad = [scipy.fft.rfft2(g * (self.mask if _FAST_MASK else 1), workers=wk) for g in self.ygrad]
+        self.Ygrad = [
+            scipy.fft.rfft2(g * (self.mask if _FAST_MASK else 1), workers=wk) for g in self.ygrad
+        ]
         self.P = _otf(_gaussian(sigma_p), grid) if sigma_p > 0 else 1.0
 
     def latent(self, k: np.ndarray, lam: float) -> np.ndarray:
