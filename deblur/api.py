@@ -80,6 +80,7 @@ def restore(
     device: str = _D.device,
     guard: bool = _D.guard,
     strength: float = _D.strength,
+    max_pixels: int | None = _D.max_pixels,
     return_report: bool = False,
 ) -> np.ndarray | torch.Tensor | tuple[np.ndarray | torch.Tensor, Any]:
     """Remove blur from an image with the network or a classical deconvolution.
@@ -133,6 +134,10 @@ def restore(
     strength : float
         In [0, 1]: ``input + strength * (result - input)``; 0 returns the input exactly
         (the method is not run), 1 the result.
+    max_pixels : int, optional
+        Largest image accepted (``B * H * W``), which bounds memory; None: the environment
+        variable ``DEBLUR_MAX_PIXELS`` or the default of :data:`deblur.io.read.MAX_PIXELS`
+        (25 million pixels, about 3 GB to restore).
     return_report : bool
         Also return the check's report (a :class:`~deblur.restoration.guard.GuardReport`,
         a tuple of them for a batch, or None with ``guard=False``).
@@ -208,6 +213,9 @@ def restore(
     from deblur.layout import as_bchw
 
     x, back = as_bchw(image)
+    from deblur.io.read import check_pixels
+
+    check_pixels(x.shape[-1], x.shape[0] * x.shape[-2], max_pixels, name="image")
     if x.shape[1] not in (1, 2, 3, 4):
         raise ValueError(f"expected 1 to 4 channels (C in (B, C, H, W)), got {x.shape[1]}")
     alpha = None

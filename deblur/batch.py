@@ -106,6 +106,7 @@ def restore_files(
     overwrite: bool = False,
     method: str = "net",
     psf: str | None = None,
+    max_pixels: int | None = None,
     **options: Any,
 ) -> tuple[list[tuple[Path, Path]], Iterator[FileOutcome]]:
     """Restore image files; the batch loop of ``deblur restore``.
@@ -119,6 +120,7 @@ def restore_files(
     method : ``net``, ``rl`` or ``wiener`` (see :func:`deblur.restore`).
     psf : for ``rl``/``wiener``: a spec or file (one PSF for all), or a folder holding
         ``STEM.npy`` per input.
+    max_pixels : largest image accepted (None: ``DEBLUR_MAX_PIXELS`` or the default).
     **options : passed to :func:`deblur.restore` (``iterations``, ``nsr``, ``weights``, ...).
 
     Returns
@@ -140,6 +142,9 @@ def restore_files(
         raise UsageError(f"--method {method} needs --psf (a spec, file or folder)")
     if method == "net" and psf is not None:
         raise UsageError("--psf is for --method rl or wiener; the network needs no PSF")
+    from deblur.io.read import max_pixels_limit
+
+    limit = max_pixels_limit(max_pixels)  # a bad value is bad usage, before any file
     files = _expand(inputs, recursive)
     kernel = psf_dir = None
     if psf is not None:
@@ -167,7 +172,7 @@ def restore_files(
                     raise DeblurError(f"{dst}: is an input file; refusing to overwrite it")
                 if dst.exists() and not overwrite:
                     raise DeblurError(f"{dst}: exists (use --overwrite to replace it)")
-                image = read_image(src)
+                image = read_image(src, max_pixels=limit)
                 k = kernel
                 if psf_dir is not None:
                     psf_file = psf_dir / f"{src.stem}.npy"
@@ -175,7 +180,7 @@ def restore_files(
                         raise DeblurError(f"{src}: no PSF file {psf_file}")
                     k = load_psf(psf_file)
                 result, report = restore(image.color, method, psf=k, return_report=True,
-                                         **options)  # fmt: skip
+                                         max_pixels=limit, **options)  # fmt: skip
                 written = write_image(
                     dst, result, alpha=image.alpha, bit_depth=image.bit_depth,
                     overwrite=overwrite, protect=protect,
@@ -216,6 +221,7 @@ def blur_files(
     per_image: int = 1,
     recursive: bool = False,
     overwrite: bool = False,
+    max_pixels: int | None = None,
 ) -> tuple[list[tuple[str, Path]], Iterator[FileOutcome]]:
     """Make a blurred/sharp dataset from sharp photos; the loop of ``deblur blur``.
 
@@ -243,6 +249,9 @@ def blur_files(
         raise UsageError("give either --psf or --shake, not both")
     if psf is not None and psf.strip().lower().startswith("auto"):
         raise UsageError("--psf auto estimates a kernel for restoring; blur needs a known PSF")
+    from deblur.io.read import max_pixels_limit
+
+    limit = max_pixels_limit(max_pixels)
     files = _expand(inputs, recursive)
     from deblur import psf as psflib
 
@@ -273,7 +282,7 @@ def blur_files(
         protect = tuple(src for src, _ in files)
         for name, src in names.items():
             try:
-                image = read_image(src)
+                image = read_image(src, max_pixels=limit)
                 sharp = (np.round(np.clip(image.color, 0, 1) * 255) / 255).astype(np.float32)
                 written = []
                 for k in range(per_image):

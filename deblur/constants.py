@@ -29,4 +29,5 @@ class RestoreOptions:
     tile_overlap: int | None = None
     device: str = "auto"
     guard: bool = True
+    max_pixels: int | None = None  # None: $DEBLUR_MAX_PIXELS or deblur.io.read.MAX_PIXELS
     strength: float = 1.0

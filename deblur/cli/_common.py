@@ -8,6 +8,7 @@ Heavy imports (torch, OpenCV, the network) happen inside the commands so that
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -114,6 +115,17 @@ Overwrite = Annotated[
     bool,
     typer.Option("--overwrite", help="Replace existing outputs (input files are never replaced)."),
 ]
+MaxPixels = Annotated[
+    int | None,
+    typer.Option(
+        "--max-pixels",
+        min=1,
+        metavar="N",
+        show_default=False,
+        help="Largest image accepted, in pixels; default: $DEBLUR_MAX_PIXELS or 25,000,000 "
+        "(about 3 GB to restore).",
+    ),
+]
 Inputs = Annotated[
     list[str],
     typer.Argument(
@@ -153,6 +165,13 @@ def _cli_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _error(one_line(e), 1)
 
     return wrapper
+
+
+def _limit_pixels(max_pixels: int | None) -> None:
+    """--max-pixels for commands that read through the library's defaults: the limit is
+    read from the environment at each read (loader workers inherit it)."""
+    if max_pixels is not None:
+        os.environ["DEBLUR_MAX_PIXELS"] = str(max_pixels)
 
 
 def _set_threads(threads: int | None) -> None:

@@ -14,6 +14,7 @@ from deblur.cli._common import (
     DeviceOpt,
     Inputs,
     Iterations,
+    MaxPixels,
     Method,
     Nsr,
     Overwrite,
@@ -123,6 +124,7 @@ def restore(
             help="Blend between the input (0) and the result (1).",
         ),
     ] = _R.strength,
+    max_pixels: MaxPixels = None,
     json_file: Annotated[
         Path | None,
         typer.Option(
@@ -149,6 +151,7 @@ def restore(
         wiener_reg=WienerReg(wiener_reg).value,
         boundary=Boundary(boundary).value, accelerate=accelerate, tile=tile,
         tile_overlap=tile_overlap, device=Device(device).value, guard=guard, strength=strength,
+        max_pixels=max_pixels,
     )  # fmt: skip
     _set_threads(threads)
     if method_name == "net":
@@ -231,6 +234,7 @@ def blur(
     ] = 1,
     recursive: Recursive = False,
     overwrite: Overwrite = False,
+    max_pixels: MaxPixels = None,
 ) -> None:
     """Make a blurred/sharp dataset from sharp photos: y = quantize8(clip(k * x + noise)).
 
@@ -242,7 +246,7 @@ def blur(
 
     names, outcomes = blur_files(
         inputs, output, psf=psf, shake=shake, noise=noise, seed=seed, per_image=per_image,
-        recursive=recursive, overwrite=overwrite,
+        recursive=recursive, overwrite=overwrite, max_pixels=max_pixels,
     )  # fmt: skip
     if report(outcomes, len(names), "blurred"):
         raise typer.Exit(1)

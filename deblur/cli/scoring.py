@@ -12,11 +12,13 @@ from deblur.cli._common import (
     Device,
     DeviceOpt,
     Iterations,
+    MaxPixels,
     Nsr,
     Threads,
     UsageError,
     Weights,
     _cli_errors,
+    _limit_pixels,
     _Progress,
     _set_threads,
     app,
@@ -86,9 +88,11 @@ def benchmark(
         typer.Option("--guard/--no-guard", help="Score checked results (as restore gives them)."),
     ] = _R.guard,
     device: DeviceOpt = Device(_R.device),
+    max_pixels: MaxPixels = None,
     threads: Threads = None,
 ) -> None:
     """Score methods on a dataset: mean PSNR, SSIM and seconds per image."""
+    _limit_pixels(max_pixels)
     from deblur import evaluate as bench
     from deblur.datasets import find_pairs
 

@@ -13,10 +13,12 @@ import typer
 from deblur.cli._common import (
     Device,
     DeviceOpt,
+    MaxPixels,
     Overwrite,
     Threads,
     UsageError,
     _cli_errors,
+    _limit_pixels,
     _set_threads,
     app,
 )
@@ -169,9 +171,11 @@ def train(
         int, typer.Option("--warmup", min=0, help="Linear warm-up steps of the learning rate.")
     ] = _T.warmup,
     device: DeviceOpt = Device("auto"),
+    max_pixels: MaxPixels = None,
     threads: Threads = None,
 ) -> None:
     """Train the network on blur/sharp pairs and/or sharp photos blurred on the fly."""
+    _limit_pixels(max_pixels)
     import dataclasses
 
     from deblur import synth

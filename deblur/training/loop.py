@@ -317,7 +317,7 @@ def train(
             import torch.distributed as dist
 
             dist.destroy_process_group()
-    if stop["signal"] is not None:
+    if stop["signal"] is not None and step < cfg.steps:  # a signal in the last step: done
         raise KeyboardInterrupt(f"stopped by signal {stop['signal']} at step {step}")
     if val and not (out / "best.ckpt").exists():
         checkpoint(out / "best.ckpt")
