@@ -115,7 +115,9 @@ def main() -> None:
 
     t_sk, out_sk = timed(lambda: skimage_rl(y, psf, ITERATIONS), repeats)
     t_ours, out_ours = timed(lambda: richardson_lucy(y, psf, ITERATIONS), repeats)
-    t_zero, out_zero = timed(lambda: richardson_lucy(y, psf, ITERATIONS, boundary="zero", normalize=False), repeats)
+    t_zero, out_zero = timed(
+        lambda: richardson_lucy(y, psf, ITERATIONS, boundary="zero", normalize=False), repeats
+    )
     s_sk, s_ours, s_zero = scores(out_sk), scores(out_ours), scores(out_zero)
 
     n_sk = fewest_iterations(y, psf, sharp, s_sk)

@@ -85,7 +85,8 @@ def build(data: Path, min_side: int, limit: float) -> dict[str, list[str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.environ.get("DEBLUR_DATA", str(HERE / "../../shared/data")))
+    default = os.environ.get("DEBLUR_DATA", str(HERE / "../../shared/data"))
+    ap.add_argument("--data", default=default)
     ap.add_argument("--min-side", type=int, default=192)
     ap.add_argument("--max-corr", type=float, default=0.95)
     ap.add_argument("--check", action="store_true")
