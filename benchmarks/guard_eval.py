@@ -14,6 +14,14 @@ Cases, made on central crops of the blurred/sharp sets of ``quality.py make``
 ``sharp``  the sharp crop itself as the input, through the network, RL and Wiener (the
            set's true PSF): the guard should hand the sharp input back.
 
+Spatially varying blur (sets ``nu_blend``: the photo's camera-shake PSF blended smoothly
+into the 21 px motion PSF across the frame; ``nu_rotate``: a 17 px motion blur whose angle
+turns by 90 degrees across the frame), each with 1% noise and without noise (8-bit
+quantisation only, as real video-frame blur); ``good`` there: the identity, the sharp
+image and the network (counted good only when it loses at most 0.1 dB against the input,
+otherwise ``unclear`` and left out of the rates); ``bad``: as above with the network's
+result for RL's and the mean PSF for the ringing cases.
+
 ``val`` (default) uses the 8 validation photos, and only these choose the thresholds
 (``--tune`` prints the grid search; the chosen values live in ``guard.THRESHOLDS``).
 ``--test`` runs the 18 McMaster test photos for reporting only (good cases, PSNR with and
@@ -46,6 +54,7 @@ import quality  # noqa: E402
 
 import deblur  # noqa: E402
 from deblur.io import load_image  # noqa: E402
+from deblur.psf import motion  # noqa: E402
 from deblur.restoration import guard  # noqa: E402
 from deblur.restoration.classical import richardson_lucy, wiener  # noqa: E402
 from deblur.synth import dead_leaves, simple_blur  # noqa: E402
@@ -98,6 +107,70 @@ def bad_cases(y, k, sharp, rng):
     yield "texture", np.clip(net(y) + 0.04 * tex / tex.std(), 0, 1).astype(np.float32)
 
 
+def nu_blur(sharp: np.ndarray, kind: str, stem: str, noise: float, rng) -> tuple:
+    """Spatially varying blur of a whole photo: ``sum_i w_i(x) (k_i * sharp)``, weights
+    smooth across the frame (on the diagonal for ``nu_rotate``). Returns (y, mean PSF)."""
+    H, W = sharp.shape[:2]
+    if kind == "nu_blend":
+        ks = [np.load(quality.DATA / "val" / s / "psf" / f"{stem}.npy") for s in ("a_shake", "d_motion")]
+    else:
+        ks = [motion(17.0, a) for a in np.linspace(0, 90, 4)]
+    t = (np.arange(W)[None, :] / (W - 1) + (np.arange(H)[:, None] / (H - 1) if kind == "nu_rotate" else 0))
+    t = np.broadcast_to(t / t.max() * (len(ks) - 1), (H, W))
+    y = np.zeros_like(sharp)
+    for i, k in enumerate(ks):
+        w = np.clip(1 - np.abs(t - i), 0, 1)
+        w = 0.5 - 0.5 * np.cos(np.pi * w)  # smooth
+        y += w[..., None] * cv2.filter2D(sharp, -1, k[::-1, ::-1], borderType=cv2.BORDER_REFLECT)
+        # weights of neighbours sum to 1: 0.5-0.5cos(pi w) + 0.5-0.5cos(pi (1-w)) = 1
+    y = y + noise * rng.standard_normal(y.shape)
+    size = max(max(k.shape) for k in ks)
+    mean = sum(np.pad(k, [((size - k.shape[0]) // 2,) * 2, ((size - k.shape[1]) // 2,) * 2]) for k in ks)
+    return (np.round(np.clip(y, 0, 1) * 255) / 255).astype(np.float32), (mean / mean.sum()).astype(np.float32)
+
+
+def nu_good(y):
+    yield "identity", y
+    yield "net", net(y)
+
+
+def nu_bad(y, k, rng):
+    x = net(y)
+    yield "unsharp", unsharp(y, 4.0, 2.0)
+    yield "rl_300acc", richardson_lucy(y, k, 300, accelerate=True)
+    yield "wiener_1e-5", wiener(y, k, 1e-5)
+    yield "smeared", cv2.GaussianBlur(y, (0, 0), 2.0)
+    yield "noise", np.clip(x + rng.normal(0, 0.05, x.shape), 0, 1).astype(np.float32)
+    tex = dead_leaves(y.shape[0], rng, r_min=1.0, r_max=4.0)[:, : y.shape[1]]
+    tex = tex - cv2.GaussianBlur(tex, (0, 0), 2.0)
+    yield "texture", np.clip(x + 0.04 * tex / tex.std(), 0, 1).astype(np.float32)
+
+
+def collect_nu(size: int, cache: Path | None) -> list[dict]:
+    """The spatially varying cases on the validation photos (see the module docstring)."""
+    rows = []
+    rng = np.random.default_rng(SEED + 1)
+    for path in sorted((quality.DATA / "val" / "a_shake" / "sharp").glob("*.png")):
+        full = load_image(path)
+        sharp = crop(full, size)
+        for kind, noise in itertools.product(("nu_blend", "nu_rotate"), (0.01, 0.0)):
+            yf, k = nu_blur(full, kind, path.stem, noise, rng)
+            y = crop(yf, size)
+            name = f"{kind}{'' if noise else '_clean'}"
+            tag = f"val_{name}_{path.stem}_{size}"
+            gens = [("good", cached(nu_good(y), cache, ("nu_good", tag))), ("good", [("oracle", sharp)])]
+            gens.append(("bad", cached(nu_bad(y, k, rng), cache, ("nu_bad", tag))))
+            for group, cases in gens:
+                for method, x in cases:
+                    row = dict(set=name, photo=path.stem, group=group, method=method,
+                               psnr_input=psnr(y, sharp), psnr_raw=psnr(x, sharp), **figures(y, x))
+                    if method == "net" and row["psnr_raw"] < row["psnr_input"] - 0.1:
+                        row["group"] = "unclear"
+                    rows.append(row)
+            print(f"val {name} {path.stem}", flush=True)
+    return rows
+
+
 def sharp_cases(sharp, k):
     yield "sharp:net", net(sharp)
     yield "sharp:rl", richardson_lucy(sharp, k, 30)
@@ -119,7 +192,8 @@ def cached(cases, cache: Path | None, key: tuple[str, str]):
     if cache is None:
         yield from cases
         return
-    names = {"good": ["identity", "rl", "wiener", "net"], "bad": BAD, "sharp": SHARP}.get(key[0])
+    names = {"good": ["identity", "rl", "wiener", "net"], "bad": BAD, "sharp": SHARP,
+             "nu_good": ["identity", "net"], "nu_bad": NU_BAD}.get(key[0])  # fmt: skip
     files = [cache / f"{key[1]}_{m}.npy" for m in names or []]
     if names and all(f.exists() for f in files):
         yield from ((m, np.load(f)) for m, f in zip(names, files))
@@ -131,6 +205,7 @@ def cached(cases, cache: Path | None, key: tuple[str, str]):
 
 BAD = ["unsharp", "rl_300acc", "wiener_1e-5", "rl_psf2x", "smeared", "noise", "texture"]
 SHARP = ["sharp:net", "sharp:rl", "sharp:wiener"]
+NU_BAD = ["unsharp", "rl_300acc", "wiener_1e-5", "smeared", "noise", "texture"]
 
 
 def collect(
@@ -181,9 +256,10 @@ def confusion(rows: list[dict], thresholds=None) -> dict:
     table: dict = {}
     for r in rows:
         v = verdict(r, thresholds)
-        for key in (r["group"], f"{r['group']}:{r['method']}"):
+        nu = "nu " if r["set"].startswith("nu_") else ""
+        for key in (r["group"], f"{nu}{r['group']}", f"{nu}{r['group']}:{r['method']}"):
             c = table.setdefault(key, {"n": 0, "doubtful": 0, "sharp input": 0, "ok": 0})
-            c["n"] += 1
+            c["n"] += key != nu + r["group"] or not nu
             c[v] = c.get(v, 0) + 1
     return table
 
@@ -371,6 +447,8 @@ def main() -> None:
     else:
         groups = ("good",) if a.test else ("good", "bad", "sharp")
         rows = collect(split, a.crop, groups, a.cache)
+        if not a.test:
+            rows += collect_nu(a.crop, a.cache)
         path.write_text(json.dumps({"crop": a.crop, "cases": rows}, indent=1) + "\n")
     if a.tune and not a.test:
         tune(rows, a.margin, a.budget)

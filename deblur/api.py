@@ -18,6 +18,24 @@ __all__ = ["BOUNDARIES", "DEVICES", "METHODS", "RestoreOptions", "restore"]
 _D = RestoreOptions()
 
 
+def auto_psf_size(spec: Any) -> int | None | bool:
+    """For ``"auto"`` / ``"auto:SIZE"`` (any case): the SIZE (None for the default); False
+    for any other PSF argument. Raises PSFError for a malformed ``auto:`` spec."""
+    if not isinstance(spec, str) or spec.strip().lower().split(":", 1)[0] != "auto":
+        return False
+    _, sep, rest = spec.strip().partition(":")
+    if not sep:
+        return None
+    from deblur.errors import PSFError
+
+    try:
+        return int(rest)
+    except ValueError:
+        raise PSFError(
+            f"bad PSF spec {spec!r}: expected auto or auto:SIZE (odd, 3 to 101)"
+        ) from None
+
+
 def _as_psf(psf: Any) -> np.ndarray:
     from deblur.psf import parse_psf, validate_psf
 
@@ -103,7 +121,9 @@ def restore(
     psf : ndarray of shape (h, w), str or Path, optional
         The blur kernel for ``rl`` and ``wiener``: an array (non-negative, normalised
         to sum 1 here), a spec string (``gaussian:2.0``, ``disk:4``, ``motion:21,45``,
-        ``shake:SIZE,SEED``) or a ``.npy``/image file (see :func:`deblur.psf.parse_psf`).
+        ``shake:SIZE,SEED``), a ``.npy``/image file (see :func:`deblur.psf.parse_psf`), or
+        ``"auto"`` / ``"auto:SIZE"``: estimated from the image itself
+        (:func:`deblur.estimate_psf`, kernels up to SIZE px, default 45).
         Must be smaller than the image. Not accepted by ``net``.
     iterations : int
         Richardson-Lucy iterations (``rl`` only), >= 1.
@@ -194,7 +214,8 @@ def restore(
             raise ValueError(f"nsr must be > 0, got {nsr}")
         if wiener_reg not in WIENER_REGS:
             raise ValueError(f"unknown wiener_reg {wiener_reg!r}: expected one of {WIENER_REGS}")
-        kernel = _as_psf(psf)
+        size = auto_psf_size(psf)
+        kernel = None if size is not False else _as_psf(psf)
     options = dict(
         weights=weights,
         psf=kernel,
@@ -223,6 +244,12 @@ def restore(
         x, alpha = x[:, :-1].contiguous(), x[:, -1:]
     from deblur.restoration.guard import apply_guard
 
+    if method != "net" and kernel is None:  # psf="auto": estimated from each image
+        from deblur.restoration.blind import estimate_psf
+
+        if x.shape[0] != 1:
+            raise ValueError("psf='auto' estimates one kernel per image: pass one image at a time")
+        options["psf"] = estimate_psf(x, size)
     with torch.no_grad():
         if strength == 0:  # the input itself: nothing to run
             raw = x.to(torch.float32).clamp(0, 1)

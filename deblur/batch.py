@@ -106,6 +106,7 @@ def restore_files(
     overwrite: bool = False,
     method: str = "net",
     psf: str | None = None,
+    save_psf: Path | None = None,
     max_pixels: int | None = None,
     **options: Any,
 ) -> tuple[list[tuple[Path, Path]], Iterator[FileOutcome]]:
@@ -118,8 +119,12 @@ def restore_files(
     recursive : take images in subfolders of folder inputs.
     overwrite : replace existing outputs (inputs are never replaced).
     method : ``net``, ``rl`` or ``wiener`` (see :func:`deblur.restore`).
-    psf : for ``rl``/``wiener``: a spec or file (one PSF for all), or a folder holding
-        ``STEM.npy`` per input.
+    psf : for ``rl``/``wiener``: a spec or file (one PSF for all), a folder holding
+        ``<relative path>/STEM.npy`` per input (or ``STEM.npy`` flat), or ``auto`` /
+        ``auto:SIZE`` (estimated from each image, :func:`deblur.estimate_psf`).
+    save_psf : with ``psf="auto"``: a folder to write each estimate to, as
+        ``<relative path>/STEM.npy`` (the layout ``psf=FOLDER`` reads back) plus a preview
+        ``STEM_psf.png``.
     max_pixels : largest image accepted (None: ``DEBLUR_MAX_PIXELS`` or the default).
     **options : passed to :func:`deblur.restore` (``iterations``, ``nsr``, ``weights``, ...).
 
@@ -146,8 +151,19 @@ def restore_files(
 
     limit = max_pixels_limit(max_pixels)  # a bad value is bad usage, before any file
     files = _expand(inputs, recursive)
+    from deblur.api import auto_psf_size
+
     kernel = psf_dir = None
-    if psf is not None:
+    try:
+        auto = auto_psf_size(psf)
+    except ValueError as e:
+        raise UsageError(f"--psf {psf}: {one_line(e)}") from None
+    if save_psf is not None and auto is False:
+        raise UsageError("--save-psf writes estimated kernels: use it with --psf auto")
+    if auto is not False:
+        if auto is not None and not (3 <= auto <= 101 and auto % 2):
+            raise UsageError(f"--psf {psf}: SIZE must be odd, 3 to 101")
+    elif psf is not None:
         if Path(psf).is_dir():
             psf_dir = Path(psf)
         else:
@@ -158,6 +174,7 @@ def restore_files(
             except (ValueError, OSError) as e:
                 raise UsageError(f"--psf {psf}: {one_line(e)}") from None
     plan = plan_outputs(inputs, files, output, suffix)
+    bases = {path: base for path, base in files}
 
     def run() -> Iterator[FileOutcome]:
         from deblur.api import restore
@@ -167,6 +184,7 @@ def restore_files(
         protect = tuple(src for src, _ in plan)
         protected = {Path(os.path.abspath(p)) for p in protect}
         for src, dst in plan:
+            rel = src.relative_to(bases[src]).parent
             try:
                 if Path(os.path.abspath(dst)) in protected:
                     raise DeblurError(f"{dst}: is an input file; refusing to overwrite it")
@@ -175,10 +193,18 @@ def restore_files(
                 image = read_image(src, max_pixels=limit)
                 k = kernel
                 if psf_dir is not None:
-                    psf_file = psf_dir / f"{src.stem}.npy"
+                    psf_file = psf_dir / rel / f"{src.stem}.npy"
+                    if not psf_file.is_file():
+                        psf_file = psf_dir / f"{src.stem}.npy"
                     if not psf_file.is_file():
                         raise DeblurError(f"{src}: no PSF file {psf_file}")
                     k = load_psf(psf_file)
+                if auto is not False:
+                    from deblur.restoration.blind import estimate_psf
+
+                    k = estimate_psf(image.color, auto)
+                    if save_psf is not None:
+                        _save_kernel(save_psf / rel, src.stem, k, overwrite)
                 result, report = restore(image.color, method, psf=k, return_report=True,
                                          max_pixels=limit, **options)  # fmt: skip
                 written = write_image(
@@ -198,6 +224,23 @@ def restore_files(
             yield FileOutcome(src, written=(written,), notes=notes, info=info)
 
     return plan, run()
+
+
+def _save_kernel(folder: Path, stem: str, k: Any, overwrite: bool) -> None:
+    """``folder/STEM.npy`` (float32 kernel) and a preview ``folder/STEM_psf.png`` (scaled to
+    its peak, enlarged 8x without interpolation)."""
+    import io
+
+    import numpy as np
+
+    from deblur.atomic import atomic_write
+    from deblur.io import write_image
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(k, np.float32))
+    atomic_write(folder / f"{stem}.npy", buf.getvalue(), overwrite=overwrite)
+    preview = np.kron(k / max(float(k.max()), 1e-12), np.ones((8, 8), np.float32))
+    write_image(folder / f"{stem}_psf.png", preview.astype(np.float32), overwrite=overwrite)
 
 
 def _parse_shake(spec: str) -> tuple[int, int]:

@@ -30,7 +30,9 @@ __all__ = [
     "write_json",
 ]
 
-BENCH_METHODS = ("none", *METHODS)
+BENCH_METHODS = ("none", *METHODS, "rl-auto", "wiener-auto")
+"""``none``: the blurred input itself; ``rl-auto`` / ``wiener-auto``: with a kernel
+estimated from the blurred image alone (never the dataset's ``psf/``)."""
 """``none`` scores the blurred input itself (the baseline); the others as in restore."""
 
 Progress = Callable[[int, int, str], None]
@@ -171,7 +173,10 @@ def run_benchmark(
                     out, seconds = blurred, 0.0
                 else:
                     options: dict[str, Any] = {}
-                    if method in ("rl", "wiener"):
+                    base = method.removesuffix("-auto")
+                    if method.endswith("-auto"):
+                        options = dict(psf="auto", iterations=iterations, nsr=nsr)
+                    elif method in ("rl", "wiener"):
                         if pair.psf is None:
                             raise ValueError(
                                 f"{pair.key}: no PSF for method {method} "
@@ -183,9 +188,7 @@ def run_benchmark(
                     else:
                         options = dict(weights=weights, device=device)
                     start = time.perf_counter()
-                    out, report = restore(
-                        blurred, method, guard=guard, return_report=True, **options
-                    )
+                    out, report = restore(blurred, base, guard=guard, return_report=True, **options)
                     seconds = time.perf_counter() - start
                     if report is not None and report.action != "kept":
                         row["guard"] = report.action

@@ -59,7 +59,8 @@ def restore(
             "--psf",
             metavar="SPEC|FILE|DIR",
             help="Blur kernel for rl/wiener: gaussian:SIGMA, disk:RADIUS, motion:LENGTH,ANGLE, "
-            "shake:SIZE,SEED, a .npy/image file, or a folder holding STEM.npy per input.",
+            "shake:SIZE,SEED, a .npy/image file, a folder holding STEM.npy per input, or "
+            "auto / auto:SIZE (estimated from each image).",
             show_default=False,
         ),
     ] = None,
@@ -124,6 +125,16 @@ def restore(
             help="Blend between the input (0) and the result (1).",
         ),
     ] = _R.strength,
+    save_psf: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-psf",
+            metavar="DIR",
+            show_default=False,
+            help="With --psf auto: write each estimate as DIR/<relative path>/STEM.npy "
+            "(what --psf DIR reads) and a preview STEM_psf.png.",
+        ),
+    ] = None,
     max_pixels: MaxPixels = None,
     json_file: Annotated[
         Path | None,
@@ -151,7 +162,7 @@ def restore(
         wiener_reg=WienerReg(wiener_reg).value,
         boundary=Boundary(boundary).value, accelerate=accelerate, tile=tile,
         tile_overlap=tile_overlap, device=Device(device).value, guard=guard, strength=strength,
-        max_pixels=max_pixels,
+        max_pixels=max_pixels, save_psf=save_psf,
     )  # fmt: skip
     _set_threads(threads)
     if method_name == "net":

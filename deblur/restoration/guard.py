@@ -72,6 +72,13 @@ FIT_SIZE = 512
 SIGMA_FLOOR = 0.002
 """Lowest noise level assumed for ``y`` (about half an 8-bit level)."""
 
+TILE = 192
+"""The residual is measured on a 3x3 grid of overlapping tiles of at most this side, each
+with its own kernel (real blur varies across the frame; locally it is close to uniform)."""
+
+MODEL_ERROR = 0.1
+"""Model-error allowance of the residual, as a fraction of the tile's RMS gradient of ``y``."""
+
 SHARP_CENTER_MASS = 0.9
 """A fitted kernel with at least this share of its mass in a 3x3 is a delta: sharp input."""
 
@@ -236,6 +243,51 @@ def _refit(k: np.ndarray, corr: tuple[np.ndarray, np.ndarray], max_taps: int = 6
     return out
 
 
+def _kernel(x: np.ndarray, y: np.ndarray, r: int):
+    """Projected, NNLS-refitted kernel of ``y = k * x`` (or None), and the FFT outputs."""
+    k_ls, s, spectra, corr = _fit_kernel(x, y, r)
+    k = _project(k_ls)
+    return (None if k is None else _refit(k, corr)), k_ls, s, spectra
+
+
+def _apply(k: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int]:
+    """``y - k * x`` over the valid region, and the kernel's extent from its centre."""
+    r = k.shape[0] // 2
+    rows, cols = np.nonzero(k)
+    ext = int(max(np.abs(rows - r).max(), np.abs(cols - r).max()))
+    kc = k[r - ext : r + ext + 1, r - ext : r + ext + 1][::-1, ::-1].astype(np.float32)
+    H, W = x.shape
+    pred = cv2.filter2D(x, -1, kc)[ext : H - ext, ext : W - ext]
+    return y[ext : H - ext, ext : W - ext] - pred, ext
+
+
+def _tiles(n: int) -> list[tuple[int, int]]:
+    """Start and side of the tiles along an axis of ``n`` pixels: 3 overlapping, or 1."""
+    if n < 2 * 96:
+        return [(0, n)]
+    t = min(TILE, n // 2)
+    return [(0, t), ((n - t) // 2, t), (n - t, t)]
+
+
+def _tile_residual(cx: np.ndarray, cy: np.ndarray, r: int, k0: np.ndarray) -> np.ndarray:
+    """Per tile of the fit crop: (std of ``y - k_t * x``, RMS gradient of ``y``), ``k_t``
+    fitted on the tile (``k0``, the crop's kernel, where the tile's fit leaves nothing)."""
+    out = []
+    for t0, th in _tiles(cx.shape[0]):
+        for l0, tw in _tiles(cx.shape[1]):
+            tx, ty = cx[t0 : t0 + th, l0 : l0 + tw], cy[t0 : t0 + th, l0 : l0 + tw]
+            rt = min(r, (min(th, tw) - 1) // 4)
+            k = _kernel(tx, ty, rt)[0] if (th, tw) != cx.shape else None
+            if k is None:
+                k = k0 if rt == r else k0[r - rt : r + rt + 1, r - rt : r + rt + 1]
+                k = k / max(k.sum(), 1e-12)
+            res, ext = _apply(k, tx, ty)
+            v = ty[ext : th - ext, ext : tw - ext]
+            g2 = np.mean(np.square(np.diff(v, axis=0))) + np.mean(np.square(np.diff(v, axis=1)))
+            out.append((res.std(dtype=np.float64), np.sqrt(g2)))
+    return np.array(out)
+
+
 def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False) -> dict:
     """Figures (and, unless ``raw``, the verdict) for one (C, H, W) pair."""
     H, W = y.shape[-2:]
@@ -263,6 +315,11 @@ def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False) -> dict:
     pr, pc = np.unravel_index(np.argmax(k), k.shape)
     out["center_mass"] = float(k[max(pr - 1, 0) : pr + 2, max(pc - 1, 0) : pc + 2].sum())
     k = _refit(k, corr)
+    tiles = _tile_residual(cx, cy, r, k)
+    allow = np.sqrt(sigma**2 + (MODEL_ERROR * tiles[:, 1]) ** 2)
+    out["residual"] = float(np.median(tiles[:, 0] / allow))
+    if raw:
+        out["tiles"] = tiles.tolist()
     rows, cols = np.nonzero(k)
     ext = int(max(np.abs(rows - r).max(), np.abs(cols - r).max()))
     out["kernel_size"] = int(max(np.ptp(rows), np.ptp(cols)) + 1)
@@ -273,11 +330,7 @@ def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False) -> dict:
     dead = np.abs(scipy.fft.rfft2(np.roll(kk, (-r, -r), (0, 1)))) < 0.1
     incoherent = np.maximum(sxx - np.abs(sxy) ** 2 / np.maximum(syy, tiny), 0.0)
     out["invented"] = float(incoherent[dead].sum() / max(syy[dead].sum(), tiny))
-    # residual over the valid region of the whole image
-    kc = k[r - ext : r + ext + 1, r - ext : r + ext + 1]
-    pred = cv2.filter2D(lx, -1, kc[::-1, ::-1].astype(np.float32))[ext : H - ext, ext : W - ext]
-    res = ly[ext : H - ext, ext : W - ext] - pred
-    out["residual"] = float(res.std(dtype=np.float64) / sigma)
+    out["residual_global"] = float(_apply(k, lx, ly)[0].std(dtype=np.float64) / sigma)
     # overshoot of x beyond the local range of y (halos), in 8-bit levels
     size = 2 * ext + 1
     se = np.ones((size, size), np.uint8)
