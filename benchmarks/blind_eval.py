@@ -78,8 +78,14 @@ def evaluate(split: str, sets: list[str], size: int | None, params: dict, photos
     def rl(img, k):
         return richardson_lucy(img, k, RL_ITERATIONS, boundary="reflect", clip=True)
 
-    out: dict = {"split": split, "size": size, "params": params, "rl_iterations": RL_ITERATIONS,
-                 "sets": {}, "safety": []}  # fmt: skip
+    out: dict = {
+        "split": split,
+        "size": size,
+        "params": params,
+        "rl_iterations": RL_ITERATIONS,
+        "sets": {},
+        "safety": [],
+    }
     for name in sets:
         root = DATA / split / name
         if not root.is_dir():
@@ -91,8 +97,13 @@ def evaluate(split: str, sets: list[str], size: int | None, params: dict, photos
             blur, sharp = load_image(f), load_image(root / "sharp" / f.name)
             true = np.load(root / "psf" / (f.stem + ".npy"))
             base = psnr(blur, sharp)
-            row = {"photo": f.stem, "true_size": list(true.shape), "true_extent": extent(true),
-                   "blurred_psnr": base, "rl_true_gain": psnr(rl(blur, true), sharp) - base}  # fmt: skip
+            row = {
+                "photo": f.stem,
+                "true_size": list(true.shape),
+                "true_extent": extent(true),
+                "blurred_psnr": base,
+                "rl_true_gain": psnr(rl(blur, true), sharp) - base,
+            }
             t = time.perf_counter()
             try:
                 est = estimate_psf(blur, size, **params)
@@ -105,11 +116,14 @@ def evaluate(split: str, sets: list[str], size: int | None, params: dict, photos
             row["rl_auto_gain"] = psnr(rl(blur, est), sharp) - base
             row.update(ncc=ncc(est, true), est_size=list(est.shape), est_extent=extent(est))
             rows.append(row)
-            print(f"  {name} {f.stem}: true {row['true_extent']:2d} px, est {row['est_extent']:2d}"
-                  f" px, NCC {row['ncc']:.3f}, RL-auto {row['rl_auto_gain']:+.2f} dB, RL-true "
-                  f"{row['rl_true_gain']:+.2f} dB ({row['seconds']:.1f} s)", flush=True)  # fmt: skip
-        mean = {key: float(np.mean([r[key] for r in rows]))
-                for key in ("rl_auto_gain", "rl_true_gain", "ncc", "seconds", "blurred_psnr")}  # fmt: skip
+            msg = (
+                f"true {row['true_extent']:2d} px, est {row['est_extent']:2d} px, NCC "
+                f"{row['ncc']:.3f}, RL-auto {row['rl_auto_gain']:+.2f} dB, RL-true "
+                f"{row['rl_true_gain']:+.2f} dB ({row['seconds']:.1f} s)"
+            )
+            print(f"  {name} {f.stem}: {msg}", flush=True)
+        keys = ("rl_auto_gain", "rl_true_gain", "ncc", "seconds", "blurred_psnr")
+        mean = {key: float(np.mean([r[key] for r in rows])) for key in keys}
         mean["worst_rl_auto_gain"] = float(min(r["rl_auto_gain"] for r in rows))
         mean["failures"] = sum("error" in r for r in rows)
         out["sets"][name] = {"mean": mean, "photos": rows}
@@ -124,30 +138,49 @@ def evaluate(split: str, sets: list[str], size: int | None, params: dict, photos
             out["safety"].append({"photo": f.stem, "error": str(e)})
             print(f"  sharp {f.stem}: PSFError {e}", flush=True)
             continue
-        row = {"photo": f.stem, "psnr": psnr(rl(sharp, est), sharp),
-               "central_mass": central_mass(est), "est_size": list(est.shape)}  # fmt: skip
+        row = {
+            "photo": f.stem,
+            "psnr": psnr(rl(sharp, est), sharp),
+            "central_mass": central_mass(est),
+            "est_size": list(est.shape),
+        }
         out["safety"].append(row)
-        print(f"  sharp {f.stem}: {row['psnr']:.2f} dB, central 3x3 {row['central_mass']:.1%}",
-              flush=True)  # fmt: skip
+        print(
+            f"  sharp {f.stem}: {row['psnr']:.2f} dB, central 3x3 {row['central_mass']:.1%}",
+            flush=True,
+        )
     return out
 
 
 def table(res: dict) -> str:
-    lines = [f"Blind PSF estimation, {res['split']} split, size {res['size'] or 'default'}, "
-             f"RL {res['rl_iterations']} iterations (PSNR gain over the blurred input, dB)", "",
-             "| set | photos | RL-auto gain | worst | RL-true gain | PSF NCC | est. s/photo |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"Blind PSF estimation, {res['split']} split, size {res['size'] or 'default'}, "
+        f"RL {res['rl_iterations']} iterations (PSNR gain over the blurred input, dB)",
+        "",
+        "| set | photos | RL-auto gain | worst | RL-true gain | PSF NCC | est. s/photo |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, s in res["sets"].items():
         m = s["mean"]
-        lines.append(f"| {name} | {len(s['photos'])} | {m['rl_auto_gain']:+.2f} | "
-                     f"{m['worst_rl_auto_gain']:+.2f} | {m['rl_true_gain']:+.2f} | {m['ncc']:.3f} |"
-                     f" {m['seconds']:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {len(s['photos'])} | {m['rl_auto_gain']:+.2f} | "
+            f"{m['worst_rl_auto_gain']:+.2f} | {m['rl_true_gain']:+.2f} | {m['ncc']:.3f} |"
+            f" {m['seconds']:.2f} |"
+        )
     ok = [r for r in res["safety"] if "error" not in r]
     if res["safety"]:
-        lines += ["", f"Sharp photos through estimate + RL: {len(ok)} of {len(res['safety'])} "
-                  "estimated" + (f"; PSNR vs themselves min {min(r['psnr'] for r in ok):.2f} / "
-                  f"mean {np.mean([r['psnr'] for r in ok]):.2f} dB; central 3x3 mass min "
-                  f"{min(r['central_mass'] for r in ok):.1%}" if ok else "")]  # fmt: skip
+        lines += [
+            "",
+            f"Sharp photos through estimate + RL: {len(ok)} of {len(res['safety'])} "
+            "estimated"
+            + (
+                f"; PSNR vs themselves min {min(r['psnr'] for r in ok):.2f} / "
+                f"mean {np.mean([r['psnr'] for r in ok]):.2f} dB; central 3x3 mass min "
+                f"{min(r['central_mass'] for r in ok):.1%}"
+                if ok
+                else ""
+            ),
+        ]
     return "\n".join(lines)
 
 

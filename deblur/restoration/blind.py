@@ -33,20 +33,10 @@ _RATIO = math.sqrt(0.5)  # pyramid scale step (Pan et al. 2014)
 _BETA_MAX = 1e5  # end of the half-quadratic splitting continuation
 _K_THRESHOLD = 0.2  # kernel values under this fraction of the peak are set to 0
 _CC_MASS = 0.1  # connected parts of the kernel holding less of the mass are removed
-_KEEP = 2.0  # salient gradients kept per direction bin: _KEEP * kernel side (Cho & Lee)
-_SUBPIXEL = True
+_KEEP = 2  # salient gradients kept per direction bin: _KEEP * kernel side (Cho & Lee)
+_CG_FAST, _CG_MASKED = 30, 5  # conjugate-gradient iterations of the two kernel solves
 _NS_LAM = 1e-3  # L0 weight of the latent images compared by the no-blur test
 _NS_MAX = 0.85  # kernels that do not lower the latent's l1/l2 below this are rejected
-_DEBUG = None
-_L1 = 0.0
-_REFINE = 0
-_KERNEL_FAST = False
-_FAST_MASK = False
-_SIGMA_P = 0.0
-_P_FINEST_ONLY = True
-_REFINE_LAM = 1e-3
-_REFINE_KEEP = 2.0
-_L1_EPS = 0.1
 
 
 def _workers() -> int:
@@ -173,78 +163,55 @@ def _salient(gx: np.ndarray, gy: np.ndarray, keep: int, threshold: float | None)
     return np.where(weak, 0, gx), np.where(weak, 0, gy), threshold
 
 
-def _kernel_step(Gs, Ys, mask, k0, gamma, grid, iters=20):
-    """Conjugate gradients for ``min_k sum_d ||mask (g_d * k - y_d)||^2 + gamma ||k||^2``
-    over a ``k0``-sized support, products by FFT on ``grid``."""
-    rfft, irfft, wk = scipy.fft.rfft2, scipy.fft.irfft2, _workers()
+def _cg(normal, b: np.ndarray, k: np.ndarray, iters: int) -> np.ndarray:
+    """Conjugate gradients for ``normal(k) = b`` (symmetric positive definite), from ``k``."""
+    r = b - normal(k)
+    p, rr = r.copy(), float(np.vdot(r, r))
+    for _ in range(iters):
+        if rr < 1e-20:
+            break
+        Ap = normal(p)
+        alpha = rr / max(float(np.vdot(p, Ap)), 1e-30)
+        k = k + alpha * p
+        r -= alpha * Ap
+        rr, rr_old = float(np.vdot(r, r)), rr
+        p = r + (rr / rr_old) * p
+    return k
+
+
+def _kernel_step(lv: _Level, grads, k0: np.ndarray, gamma: float) -> np.ndarray:
+    """Least squares ``min_k sum_d ||mask (g_d * k - y_d)||^2 + gamma ||k||^2`` over a
+    ``k0``-sized support, ``g_d`` the latent's selected gradients, ``y_d`` the observed ones.
+
+    Solved by conjugate gradients twice: first without the mask on ``g_d * k`` (the normal
+    operator is then a small convolution with the gradients' autocorrelation, as in Cho &
+    Lee 2009), then a few iterations of the exact masked problem from that solution, with
+    products by FFT on the level's grid.
+    """
+    rfft, irfft, wk, grid = scipy.fft.rfft2, scipy.fft.irfft2, _workers(), lv.grid
     s = k0.shape[0]
-    weight = gamma + _L1 / (np.maximum(k0, 0) + _L1_EPS * k0.max())
+    Gs = [rfft(g, workers=wk) for g in grads]
     idx = np.arange(-(s // 2), s - s // 2) % np.array(grid)[:, None]
+    b = irfft(sum(np.conj(G) * Yf for G, Yf in zip(Gs, lv.Ygrad)), s=grid, workers=wk)
+    b = b[np.ix_(idx[0], idx[1])].astype(np.float64)
+    lags = np.arange(-(s - 1), s) % np.array(grid)[:, None]
+    R = irfft(sum((G * np.conj(G)).real for G in Gs), s=grid, workers=wk)
+    n = 3 * s - 2
+    Rf = np.fft.rfft2(R[np.ix_(lags[0], lags[1])].astype(np.float64), (n, n))
 
-    def crop(z):
-        return z[np.ix_(idx[0], idx[1])]
+    def toeplitz(k):
+        full = np.fft.irfft2(Rf * np.fft.rfft2(k, (n, n)), (n, n))
+        return full[s - 1 : 2 * s - 1, s - 1 : 2 * s - 1] + gamma * k
 
-    def normal(k):
+    def masked(k):
         Kf = _otf(k, grid)
         acc = 0
         for G in Gs:
-            r = irfft(G * Kf, s=grid, workers=wk) * mask
-            acc = acc + np.conj(G) * rfft(r, workers=wk)
-        return crop(irfft(acc, s=grid, workers=wk)).astype(np.float64) + weight * k
+            acc = acc + np.conj(G) * rfft(irfft(G * Kf, s=grid, workers=wk) * lv.mask, workers=wk)
+        return irfft(acc, s=grid, workers=wk)[np.ix_(idx[0], idx[1])] + gamma * k
 
-    b = crop(
-        irfft(
-            sum(np.conj(G) * rfft(yd * mask, workers=wk) for G, yd in zip(Gs, Ys)),
-            s=grid,
-            workers=wk,
-        )
-    ).astype(np.float64)
-    k = k0.astype(np.float64)
-    r = b - normal(k)
-    p, rr = r.copy(), float(np.vdot(r, r))
-    for _ in range(iters):
-        if rr < 1e-20:
-            break
-        Ap = normal(p)
-        alpha = rr / max(float(np.vdot(p, Ap)), 1e-30)
-        k += alpha * p
-        r -= alpha * Ap
-        rr, rr_old = float(np.vdot(r, r)), rr
-        p = r + (rr / rr_old) * p
-    return k
-
-
-def _kernel_step_fast(Gs, Yfs, k0, gamma, grid, iters=20):
-    """Conjugate gradients for ``min_k sum_d ||g_d * k - y_d||^2 + gamma ||k||^2`` on the
-    periodic grid (as Cho & Lee 2009; Pan et al. 2014): the normal operator is a small
-    convolution with the gradients' autocorrelation, computed once by FFT."""
-    irfft, wk = scipy.fft.irfft2, _workers()
-    s = k0.shape[0]
-    lags = np.arange(-(s - 1), s) % np.array(grid)[:, None]
-    R = irfft(sum((G * np.conj(G)).real for G in Gs), s=grid, workers=wk)
-    R = R[np.ix_(lags[0], lags[1])].astype(np.float64)
-    idx = np.arange(-(s // 2), s - s // 2) % np.array(grid)[:, None]
-    b = irfft(sum(np.conj(G) * Yf for G, Yf in zip(Gs, Yfs)), s=grid, workers=wk)
-    b = b[np.ix_(idx[0], idx[1])].astype(np.float64)
-    Rf = np.fft.rfft2(R, (3 * s - 2, 3 * s - 2))
-
-    def normal(k):
-        full = np.fft.irfft2(Rf * np.fft.rfft2(k, (3 * s - 2, 3 * s - 2)), (3 * s - 2, 3 * s - 2))
-        return full[s - 1 : 2 * s - 1, s - 1 : 2 * s - 1] + gamma * k
-
-    k = k0.astype(np.float64)
-    r = b - normal(k)
-    p, rr = r.copy(), float(np.vdot(r, r))
-    for _ in range(iters):
-        if rr < 1e-20:
-            break
-        Ap = normal(p)
-        alpha = rr / max(float(np.vdot(p, Ap)), 1e-30)
-        k += alpha * p
-        r -= alpha * Ap
-        rr, rr_old = float(np.vdot(r, r)), rr
-        p = r + (rr / rr_old) * p
-    return k
+    k = _cg(toeplitz, b, k0.astype(np.float64), _CG_FAST)
+    return _cg(masked, b, k, _CG_MASKED)
 
 
 def _clean(k: np.ndarray) -> np.ndarray:
@@ -267,12 +234,6 @@ def _resize_kernel(k: np.ndarray, s: int) -> np.ndarray:
     k = cv2.resize(k.astype(np.float32), (s, s), interpolation=cv2.INTER_LINEAR)
     k = np.maximum(k, 0)
     return k / k.sum() if k.sum() > 0 else _delta(s)
-
-
-def _gaussian(sigma: float) -> np.ndarray:
-    r = np.arange(-int(np.ceil(3 * sigma)), int(np.ceil(3 * sigma)) + 1)
-    g = np.exp(-0.5 * (r / sigma) ** 2)
-    return np.outer(g, g) / g.sum() ** 2
 
 
 def _delta(s: int) -> np.ndarray:
@@ -298,8 +259,8 @@ def _finish(k: np.ndarray, size: int) -> np.ndarray:
     ys, xs = np.nonzero(k)
     r = min(c, max(1, int(np.max(np.abs(np.concatenate([ys - c, xs - c])))) + 1))
     k = k[c - r : c + 1 + r, c - r : c + 1 + r]  # side 2r + 1 <= size
-    if _SUBPIXEL:  # bilinear: moves the centre of mass by d exactly, |d| <= 0.5 px
-        k = ndi.shift(k, r - np.array(ndi.center_of_mass(k)), order=1, mode="constant")
+    # bilinear sub-pixel shift: moves the centre of mass exactly onto the centre
+    k = ndi.shift(k, r - np.array(ndi.center_of_mass(k)), order=1, mode="constant")
     if not k.sum() > 0.9:
         raise PSFError("blind PSF estimate failed: the kernel does not fit its window")
     return (k / k.sum()).astype(np.float32)
@@ -309,8 +270,8 @@ def estimate_psf(
     image,
     size: int | None = None,
     *,
-    iterations: int = 5,
-    lam: float = 4e-3,
+    iterations: int = 8,
+    lam: float = 2e-3,
     gamma: float = 2.0,
     max_side: int = 512,
 ) -> np.ndarray:
@@ -397,12 +358,8 @@ def estimate_psf(
         shape = (max(8, round(y.shape[1] * scale)), max(8, round(y.shape[0] * scale)))
         yl = cv2.resize(y, shape, interpolation=cv2.INTER_AREA) if lev else y
         k = _delta(s) if k is None else _resize_kernel(k, s)
-        lv = _Level(yl, s, _SIGMA_P if (lev == 0 or not _P_FINEST_ONLY) else 0.0)
-        k, lam_end = _estimate_level(lv, k, iterations, lam, gamma)
-    if _REFINE:
-        k, _ = _estimate_level(lv, k, _REFINE, _REFINE_LAM, gamma, _REFINE_KEEP)
-    if _DEBUG is not None:
-        _DEBUG.append((lv, k))
+        lv = _Level(yl, s)
+        k = _estimate_level(lv, k, iterations, lam, gamma)
     if lv.sparsity_ratio(k) > _NS_MAX:  # the kernel does not sharpen the photo: no blur
         k = _delta(size)
     return _finish(k, size)
@@ -412,7 +369,7 @@ class _Level:
     """One pyramid level: the image padded to a periodic fast-size grid, its spectrum and
     gradients, and the finite-difference operators."""
 
-    def __init__(self, y: np.ndarray, s: int, sigma_p: float = 0.0):
+    def __init__(self, y: np.ndarray, s: int):
         H, W = y.shape
         wk = _workers()
         self.grid = grid = tuple(scipy.fft.next_fast_len(n + 2 * s, real=True) for n in (H, W))
@@ -426,14 +383,11 @@ class _Level:
         self.D2 = (Dx * np.conj(Dx)).real + (Dy * np.conj(Dy)).real
         self.mask = np.zeros(grid, np.float32)  # observed pixels whose gradients are valid
         self.mask[top : top + H - 1, left : left + W - 1] = 1
-        self.yp, self.ygrad = yp, _grad(yp)
-        self.Ygrad = [
-            scipy.fft.rfft2(g * (self.mask if _FAST_MASK else 1), workers=wk) for g in self.ygrad
-        ]
-        self.P = _otf(_gaussian(sigma_p), grid) if sigma_p > 0 else 1.0
+        self.yp = yp
+        self.Ygrad = [scipy.fft.rfft2(g * self.mask, workers=wk) for g in _grad(yp)]
 
     def latent(self, k: np.ndarray, lam: float) -> np.ndarray:
-        K = _otf(k, self.grid) * self.P
+        K = _otf(k, self.grid)
         return _latent_l0(self.Y, K, self.D2, self.grid, lam, 2.0)
 
     def sparsity_ratio(self, k: np.ndarray) -> float:
@@ -458,20 +412,17 @@ def _grad(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.roll(x, -1, 1) - x, np.roll(x, -1, 0) - x
 
 
-def _estimate_level(lv: _Level, k, iterations, lam, gamma, keep=None):
-    s = k.shape[0]
+def _estimate_level(lv: _Level, k, iterations, lam, gamma):
+    """Alternate latent and kernel steps on one level (the threshold on the latent's
+    gradients and ``lam`` decrease by 1.1 per iteration, as in Pan et al.)."""
     threshold = None
     for _ in range(iterations):
         x = lv.latent(k, lam)
-        gx, gy, threshold = _salient(*_grad(x), int((keep or _KEEP) * s), threshold)
+        gx, gy, threshold = _salient(*_grad(x), _KEEP * k.shape[0], threshold)
         threshold /= 1.1
-        Gs = [scipy.fft.rfft2(g, workers=_workers()) * lv.P for g in (gx, gy)]
-        if _KERNEL_FAST:
-            k_new = _clean(_kernel_step_fast(Gs, lv.Ygrad, k, gamma, lv.grid))
-        else:
-            k_new = _clean(_kernel_step(Gs, lv.ygrad, lv.mask, k, gamma, lv.grid))
+        k_new = _clean(_kernel_step(lv, (gx, gy), k, gamma))
         if not k_new.sum() > 0:
             break
         k = k_new
         lam = max(lam / 1.1, 1e-4)
-    return k, lam
+    return k
