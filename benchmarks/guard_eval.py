@@ -169,8 +169,15 @@ def collect_nu(size: int, cache: Path | None) -> list[dict]:
             gens.append(("bad", cached(nu_bad(y, k, rng), cache, ("nu_bad", tag))))
             for group, cases in gens:
                 for method, x in cases:
-                    row = dict(set=name, photo=path.stem, group=group, method=method,
-                               psnr_input=psnr(y, sharp), psnr_raw=psnr(x, sharp), **figures(y, x))
+                    row = dict(
+                        set=name,
+                        photo=path.stem,
+                        group=group,
+                        method=method,
+                        psnr_input=psnr(y, sharp),
+                        psnr_raw=psnr(x, sharp),
+                        **figures(y, x),
+                    )
                     if method == "net" and row["psnr_raw"] < row["psnr_input"] - 0.1:
                         row["group"] = "unclear"
                     rows.append(row)

@@ -49,7 +49,8 @@ def validation(model: torch.nn.Module, data: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("weights", nargs="+")
-    ap.add_argument("--data", default=os.environ.get("DEBLUR_DATA", str(HERE / "../../shared/data")))
+    default = os.environ.get("DEBLUR_DATA", str(HERE / "../../shared/data"))
+    ap.add_argument("--data", default=default)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))
@@ -64,7 +65,8 @@ def main() -> None:
         g = " / ".join(f"{r['gain'][f]:+.3f}" for f in FAMILIES)
         rb = r["robustness"]
         print(f"{label:12s} val {r['val_psnr']:.3f}  gains {g}  sharp {rb['sharp']:.2f}"
-              f"  sharp+noise {rb['sharp+noise']:.2f}  smooth {rb['smooth']:.2f}", flush=True)  # fmt: skip
+              f"  sharp+noise {rb['sharp+noise']:.2f}"
+              f"  smooth {rb['smooth']:.2f}", flush=True)  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
