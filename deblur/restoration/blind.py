@@ -133,16 +133,30 @@ def _latent_l0(Y: np.ndarray, K: np.ndarray, D2: np.ndarray, grid, lam: float, k
     solve the quadratic problem in the Fourier domain, ``beta`` growing by ``kappa``."""
     rfft, irfft, wk = scipy.fft.rfft2, scipy.fft.irfft2, _workers()
     num1 = np.conj(K) * Y
-    K2 = (K * np.conj(K)).real
+    K2 = K.real**2 + K.imag**2
     x = irfft(Y, s=grid, workers=wk)
+    h, v, m, div = (np.empty_like(x) for _ in range(4))
     beta = 2 * lam
-    while beta < _BETA_MAX:
-        h, v = _grad(x)
-        small = h * h + v * v < lam / beta
-        h[small] = 0
-        v[small] = 0
-        div = np.roll(h, 1, 1) - h + np.roll(v, 1, 0) - v  # adjoint of the gradient
-        x = irfft((num1 + beta * rfft(div, workers=wk)) / (K2 + beta * D2), s=grid, workers=wk)
+    while beta < _BETA_MAX:  # in-place, circular forward differences and their adjoint
+        np.subtract(x[:, 1:], x[:, :-1], out=h[:, :-1])
+        np.subtract(x[:, :1], x[:, -1:], out=h[:, -1:])
+        np.subtract(x[1:], x[:-1], out=v[:-1])
+        np.subtract(x[:1], x[-1:], out=v[-1:])
+        np.multiply(h, h, out=m)
+        m += v * v
+        small = m < lam / beta
+        np.copyto(h, 0, where=small)
+        np.copyto(v, 0, where=small)
+        div[:, 1:], div[:, :1] = h[:, :-1], h[:, -1:]
+        div -= h
+        div[1:] += v[:-1]
+        div[:1] += v[-1:]
+        div -= v
+        F = rfft(div, workers=wk)
+        F *= beta
+        F += num1
+        F /= K2 + beta * D2
+        x = irfft(F, s=grid, workers=wk)
         beta *= kappa
     return x.astype(np.float32)
 
@@ -196,11 +210,11 @@ def _kernel_step(lv: _Level, grads, k0: np.ndarray, gamma: float) -> np.ndarray:
     b = b[np.ix_(idx[0], idx[1])].astype(np.float64)
     lags = np.arange(-(s - 1), s) % np.array(grid)[:, None]
     R = irfft(sum((G * np.conj(G)).real for G in Gs), s=grid, workers=wk)
-    n = 3 * s - 2
-    Rf = np.fft.rfft2(R[np.ix_(lags[0], lags[1])].astype(np.float64), (n, n))
+    n = scipy.fft.next_fast_len(3 * s - 2, real=True)  # linear convolution of k and R
+    Rf = rfft(R[np.ix_(lags[0], lags[1])].astype(np.float64), (n, n))
 
     def toeplitz(k):
-        full = np.fft.irfft2(Rf * np.fft.rfft2(k, (n, n)), (n, n))
+        full = irfft(Rf * rfft(k, (n, n)), (n, n))
         return full[s - 1 : 2 * s - 1, s - 1 : 2 * s - 1] + gamma * k
 
     def masked(k):
