@@ -34,7 +34,7 @@ _BETA_MAX = 1e5  # end of the half-quadratic splitting continuation
 _K_THRESHOLD = 0.2  # kernel values under this fraction of the peak are set to 0
 _CC_MASS = 0.1  # connected parts of the kernel holding less of the mass are removed
 _KEEP = 2  # salient gradients kept per direction bin: _KEEP * kernel side (Cho & Lee)
-_CG_FAST, _CG_MASKED = 30, 5  # conjugate-gradient iterations of the two kernel solves
+_CG_FAST, _CG_MASKED = 30, 10  # conjugate-gradient iterations of the two kernel solves
 _NS_LAM = 1e-3  # L0 weight of the latent images compared by the no-blur test
 _NS_MAX = 0.85  # kernels that do not lower the latent's l1/l2 below this are rejected
 
