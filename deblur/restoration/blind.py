@@ -35,6 +35,7 @@ _K_THRESHOLD = 0.2  # kernel values under this fraction of the peak are set to 0
 _CC_MASS = 0.1  # connected parts of the kernel holding less of the mass are removed
 _KEEP = 2  # salient gradients kept per direction bin: _KEEP * kernel side (Cho & Lee)
 _CG_FAST, _CG_MASKED = 30, 10  # conjugate-gradient iterations of the two kernel solves
+_FINEST_ITERATIONS = None
 _NS_LAM = 1e-3  # L0 weight of the latent images compared by the no-blur test
 _NS_MAX = 0.85  # kernels that do not lower the latent's l1/l2 below this are rejected
 
@@ -373,7 +374,8 @@ def estimate_psf(
         yl = cv2.resize(y, shape, interpolation=cv2.INTER_AREA) if lev else y
         k = _delta(s) if k is None else _resize_kernel(k, s)
         lv = _Level(yl, s)
-        k = _estimate_level(lv, k, iterations, lam, gamma)
+        its = iterations if lev or _FINEST_ITERATIONS is None else _FINEST_ITERATIONS
+        k = _estimate_level(lv, k, its, lam, gamma)
     if lv.sparsity_ratio(k) > _NS_MAX:  # the kernel does not sharpen the photo: no blur
         k = _delta(size)
     return _finish(k, size)
