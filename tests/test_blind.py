@@ -118,6 +118,15 @@ def test_refusals(image, size):
     assert isinstance(e.value, ValueError)  # PSFError stays a ValueError
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"iterations": 0}, {"lam": 0.0}, {"lam": "x"}, {"gamma": -1.0}, {"max_side": 20}],
+)
+def test_bad_options(options):
+    with pytest.raises(PSFError):
+        estimate_psf(np.zeros((40, 40)), 11, **options)
+
+
 def test_failed_estimate_refused():
     ring = np.zeros((15, 15))
     ring[0, :] = 1.0  # all mass on the border of the window

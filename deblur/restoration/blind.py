@@ -1,18 +1,13 @@
 """Blind PSF estimation: recover a uniform blur kernel from the blurred photo alone.
 
-The estimator alternates a latent-image step and a kernel step in the gradient domain on
-a coarse-to-fine luminance pyramid, after Pan, Hu, Su & Yang (2014) and Xu, Zheng & Jia
-(2013): the latent image ``x`` minimises ``||k * x - y||^2 + lam ||grad x||_0`` (half-
-quadratic splitting, closed-form FFT updates); its salient gradients, selected per
-direction as by Cho & Lee (2009), give the kernel by Tikhonov-regularised least squares
-``||grad x * k - grad y||^2 + gamma ||k||^2``, solved by conjugate gradients with FFT
-products on fast sizes (``scipy.fft.next_fast_len``), counting only the pixels of the
-observed image. The kernel is then cleaned (small values and weak connected components
-removed), kept non-negative, normalised and recentred, and upsampled to the next level.
-
-Everything is numpy/scipy on the CPU (``torch.get_num_threads()`` FFT workers). The result
-is in the convolution convention of :mod:`deblur.psf` (centre at ``(h // 2, w // 2)``), ready
-for :func:`deblur.restoration.classical.richardson_lucy` or ``wiener``.
+:func:`estimate_psf` alternates an L0-prior latent-image step and a least-squares kernel
+step in the gradient domain, coarse to fine on a luminance pyramid (Pan et al. 2014; Xu,
+Zheng & Jia 2013; salient edges after Cho & Lee 2009), and returns a delta for photos it
+finds sharp (normalised-sparsity test, Krishnan et al. 2011). Everything is numpy/scipy on
+the CPU (``torch.get_num_threads()`` FFT workers, fast sizes from
+``scipy.fft.next_fast_len``). The result is in the convolution convention of
+:mod:`deblur.psf` (centre at ``(h // 2, w // 2)``), ready for
+:func:`deblur.restoration.classical.richardson_lucy` or ``wiener``.
 """
 
 from __future__ import annotations
@@ -35,7 +30,6 @@ _K_THRESHOLD = 0.2  # kernel values under this fraction of the peak are set to 0
 _CC_MASS = 0.1  # connected parts of the kernel holding less of the mass are removed
 _KEEP = 2  # salient gradients kept per direction bin: _KEEP * kernel side (Cho & Lee)
 _CG_FAST, _CG_MASKED = 30, 10  # conjugate-gradient iterations of the two kernel solves
-_FINEST_ITERATIONS = None
 _NS_LAM = 1e-3  # L0 weight of the latent images compared by the no-blur test
 _NS_MAX = 0.85  # kernels that do not lower the latent's l1/l2 below this are rejected
 
@@ -230,8 +224,9 @@ def _kernel_step(lv: _Level, grads, k0: np.ndarray, gamma: float) -> np.ndarray:
 
 
 def _clean(k: np.ndarray) -> np.ndarray:
-    """Non-negative, values under 5% of the peak and 8-connected parts holding under 10% of
-    the mass removed, normalised, centre of mass moved to the nearest pixel of the centre."""
+    """Values under ``_K_THRESHOLD`` of the peak and 8-connected parts holding under
+    ``_CC_MASS`` of the mass removed, normalised, centre of mass moved to the nearest pixel
+    of the centre (an all-zero kernel is returned as it is)."""
     k = np.where(k < _K_THRESHOLD * k.max(), 0.0, k)
     labels, n = ndi.label(k > 0, structure=np.ones((3, 3)))
     if n > 1:
@@ -299,49 +294,52 @@ def estimate_psf(
     2009), and the kernel is refitted to them by Tikhonov-regularised least squares in the
     gradient domain (conjugate gradients, FFT products, only observed pixels counted),
     then thresholded, made non-negative, normalised and recentred. The kernel starts as a
-    delta, so a sharp photo gives (close to) a delta.
+    delta; a final test (normalised sparsity of the restored gradients, Krishnan et al.
+    2011) returns a delta when the estimate does not sharpen the photo.
 
     Parameters
     ----------
     image : array of shape ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``, or tensor of shape
         ``(1, C, H, W)`` / ``(C, H, W)`` with ``C`` in 1, 3, 4
         The blurred photo: float in [0, 1], or uint8 / uint16 (scaled). Colour images are
-        reduced to BT.601 luma; alpha is ignored. Large images are estimated on the
-        ``max_side`` x ``max_side`` window with the most gradient energy (the blur is
-        assumed the same everywhere).
+        reduced to BT.601 luma; alpha is ignored. Images larger than ``max_side`` are
+        estimated on the ``max_side`` x ``max_side`` window with the most gradient energy
+        (the blur is assumed to be the same everywhere).
     size : int, optional
         Largest kernel side considered, odd, 3 to 101; default 45 (camera shakes of up to
         about 41 px). Needs ``min(H, W) >= 2 * size``.
     iterations : int
         Latent/kernel alternations per pyramid level, >= 1.
     lam : float
-        Initial weight of the L0 gradient prior (decreased by 1.1 per iteration), > 0.
+        Initial weight of the L0 gradient prior (divided by 1.1 per iteration), > 0.
     gamma : float
         Tikhonov weight on ``||k||^2`` in the kernel step, >= 0.
     max_side : int
-        Side of the window the estimate works on for large images, >= ``2 * size``.
+        Side of the window the estimate works on for large images, >= ``2 * size``
+        (time grows with its square).
 
     Returns
     -------
-    psf : float32 array of shape ``(h, w)``, ``h = w`` odd, at most ``size``
+    psf : float32 array of shape ``(h, h)``, ``h`` odd, ``3 <= h <= size``
         Non-negative, sums to 1, cropped to its support, centre of mass at
-        ``(h // 2, w // 2)`` (within a rounding error), convolution orientation of
-        :func:`deblur.psf.blur`.
+        ``(h // 2, h // 2)`` (to rounding error), in the convolution orientation of
+        :func:`deblur.psf.blur`. A photo found sharp gives a 3x3 delta.
 
     Raises
     ------
     PSFError
-        A bad image (shape, dtype, NaN/inf, a batch of several), an invalid ``size`` or
-        other parameter, an image smaller than ``2 * size`` on a side, or a failed estimate
-        (degenerate kernel, or mass piled on the border of the ``size`` window). The message
-        is one line.
+        A bad image (shape, dtype, NaN/inf, a batch of several, no contrast), an invalid
+        ``size`` or other parameter, an image smaller than ``2 * size`` on a side, or a
+        failed estimate (degenerate kernel, or over 5% of its mass on the border of the
+        ``size`` window). The message is one line.
 
     References
     ----------
     J. Pan, Z. Hu, Z. Su and M.-H. Yang, "Deblurring text images via L0-regularized
     intensity and gradient prior", CVPR 2014. L. Xu, S. Zheng and J. Jia, "Unnatural L0
     sparse representation for natural image deblurring", CVPR 2013. S. Cho and S. Lee,
-    "Fast motion deblurring", ACM TOG (SIGGRAPH Asia) 2009.
+    "Fast motion deblurring", ACM TOG (SIGGRAPH Asia) 2009. D. Krishnan, T. Tay and
+    R. Fergus, "Blind deconvolution using a normalized sparsity measure", CVPR 2011.
     """
     size = 45 if size is None else size
     if (
@@ -352,10 +350,13 @@ def estimate_psf(
         raise PSFError(f"size must be an odd integer from 3 to 101, got {size!r}")
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise PSFError(f"iterations must be an integer >= 1, got {iterations!r}")
-    if not (math.isfinite(lam) and lam > 0 and math.isfinite(gamma) and gamma >= 0):
+    real = (int, float, np.integer, np.floating)
+    if not (isinstance(lam, real) and isinstance(gamma, real)) or not (
+        math.isfinite(lam) and lam > 0 and math.isfinite(gamma) and gamma >= 0
+    ):
         raise PSFError(f"lam must be > 0 and gamma >= 0, got lam={lam!r}, gamma={gamma!r}")
-    if not max_side >= 2 * size:
-        raise PSFError(f"max_side must be >= 2 * size = {2 * size}, got {max_side!r}")
+    if not isinstance(max_side, (int, np.integer)) or max_side < 2 * size:
+        raise PSFError(f"max_side must be an integer >= 2 * size = {2 * size}, got {max_side!r}")
     y = _luminance(image)
     if min(y.shape) < 2 * size:
         raise PSFError(
@@ -374,16 +375,16 @@ def estimate_psf(
         yl = cv2.resize(y, shape, interpolation=cv2.INTER_AREA) if lev else y
         k = _delta(s) if k is None else _resize_kernel(k, s)
         lv = _Level(yl, s)
-        its = iterations if lev or _FINEST_ITERATIONS is None else _FINEST_ITERATIONS
-        k = _estimate_level(lv, k, its, lam, gamma)
+        k = _estimate_level(lv, k, iterations, lam, gamma)
     if lv.sparsity_ratio(k) > _NS_MAX:  # the kernel does not sharpen the photo: no blur
         k = _delta(size)
     return _finish(k, size)
 
 
 class _Level:
-    """One pyramid level: the image padded to a periodic fast-size grid, its spectrum and
-    gradients, and the finite-difference operators."""
+    """One pyramid level: the image ``y`` placed on a periodic fast-size grid (``s``, the
+    kernel side, of margin each side), its spectrum, the spectra of its gradients on the
+    observed pixels (``mask``) and ``|D|^2`` of the forward differences."""
 
     def __init__(self, y: np.ndarray, s: int):
         H, W = y.shape
