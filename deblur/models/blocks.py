@@ -138,3 +138,71 @@ class FullResHead(nn.Module):
 
     def forward(self, x: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
         return est + self.body(torch.cat([x, est], dim=1))
+
+
+class FourierDeconv(nn.Module):
+    """An image-dependent linear inverse: a learned basis of large filters, mixed per pixel.
+
+    ``forward(y)``: blurred image ``(B, C, H, W)`` -> ``z`` of the
+    same shape, ``z = y + sum_j a_j(y) * (D_j ** y)``: ``D_j`` are ``basis`` learned filters
+    of ``support x support`` pixels (the same for every colour channel), applied by FFT
+    (reflect padding, so no wrap-around at the image's border), and ``a_j(y)`` are smooth
+    per-pixel weights predicted from ``y`` by a small CNN at 1/4 resolution whose features
+    are averaged over a ``window``-pixel neighbourhood (of the 1/4-resolution grid: the
+    blur is inferred from a local region, never from statistics of the whole photo, so
+    tiled and untiled inference see the same thing up to the tiles' overlap).
+
+    For fixed weights ``a`` this is a linear, shift-variant operator on ``y``; the weights
+    depend on the image, so the network can apply the inverse of the blur it sees without
+    ever taking or producing a kernel. The filters start at zero, so the block starts as
+    the identity.
+    """
+
+    def __init__(
+        self, channels: int, basis: int, support: int, hidden: int = 32, window: int = 9
+    ) -> None:
+        super().__init__()
+        if support % 2 == 0:
+            raise ValueError("support must be odd")
+        self.support, self.window = support, window
+        self.filters = nn.Parameter(torch.zeros(basis, 1, support, support))
+        self.features = nn.Sequential(
+            conv3x3(16 * channels, hidden),
+            nn.ReLU(inplace=True),
+            conv3x3(hidden, hidden),
+            nn.ReLU(inplace=True),
+        )
+        self.mix = nn.Conv2d(hidden, basis, 1)
+        nn.init.normal_(self.mix.weight, std=0.01)
+        nn.init.constant_(self.mix.bias, 1.0 / basis)
+
+    def weights(self, y: torch.Tensor) -> torch.Tensor:
+        """Per-pixel weights ``(B, basis, ceil(H / 4), ceil(W / 4))`` of the filters for ``y``
+        (``y`` is replicate-padded at the bottom and right to a multiple of 4)."""
+        F = torch.nn.functional
+        h, w = y.shape[-2:]
+        y = F.pad(y, (0, -w % 4, 0, -h % 4), mode="replicate")
+        f = self.features(F.pixel_unshuffle(y, 4))
+        w = self.window
+        f = torch.nn.functional.avg_pool2d(f, w, stride=1, padding=w // 2, count_include_pad=False)
+        return self.mix(f)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        from deblur.psf.fourier import fft_shape, psf_to_otf
+
+        F = torch.nn.functional
+        h, w = y.shape[-2:]
+        a = self.weights(y)
+        a = F.interpolate(
+            a, size=(4 * a.shape[-2], 4 * a.shape[-1]), mode="bilinear", align_corners=False
+        )[..., :h, :w]
+        p = self.support // 2
+        yp = F.pad(y, (p, p, p, p), mode="reflect" if p < min(h, w) else "replicate")
+        shape = fft_shape(tuple(yp.shape[-2:]))
+        Y = torch.fft.rfft2(yp, s=shape)
+        otf = psf_to_otf(self.filters, shape)  # (basis, 1, L1, L2 // 2 + 1)
+        z = y
+        for j in range(self.filters.shape[0]):  # one filtered plane at a time: low memory
+            dj = torch.fft.irfft2(Y * otf[j], s=shape)[..., p : p + h, p : p + w]
+            z = z + a[:, j : j + 1] * dj
+        return z

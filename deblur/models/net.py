@@ -20,6 +20,14 @@ weights trained without it load into a network with it and compute the same resu
 * ``full_res``: a full-resolution refinement of the fused estimate from ``[y, estimate]``.
 * ``ird_reach``: a second IRD chain in the branch with dilated operators (a longer reach
   for the same cost per unit).
+
+And one part that changes what the branch sees (so weights trained without it do not load):
+
+* ``fourier``: an image-dependent linear inverse (:class:`~deblur.models.blocks.FourierDeconv`,
+  ``fourier`` large learned filters of ``fourier_support`` pixels mixed per pixel by weights
+  predicted from the blurred image), applied to every pyramid level with the same weights;
+  its result ``z`` is given to the branch beside the blurred level, and the coarsest
+  estimate starts from it. The network never takes or produces a kernel.
 """
 
 from __future__ import annotations
@@ -30,7 +38,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deblur.models.blocks import FullResHead, GlobalContext, IRDChain, ResBlock, conv3x3
+from deblur.models.blocks import (
+    FourierDeconv,
+    FullResHead,
+    GlobalContext,
+    IRDChain,
+    ResBlock,
+    conv3x3,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,8 @@ class NetConfig:
     context : hidden width of the global blur context (0 = none).
     full_res : width of the full-resolution refinement head (0 = none).
     ird_reach : dilation of each unit of a second, dilated IRD chain (empty = none).
+    fourier : filters of the image-dependent Fourier inverse (0 = none).
+    fourier_support : side in pixels of each of those filters (odd).
     """
 
     channels: int = 3
@@ -61,6 +78,8 @@ class NetConfig:
     context: int = 0
     full_res: int = 0
     ird_reach: tuple[int, ...] = ()
+    fourier: int = 0
+    fourier_support: int = 31
 
     def __post_init__(self) -> None:  # JSON gives lists
         object.__setattr__(self, "ird_reach", tuple(int(d) for d in self.ird_reach))
@@ -75,17 +94,20 @@ class NetConfig:
         a network without them reads exactly as before they existed."""
         d = asdict(self)
         d["ird_reach"] = list(self.ird_reach)
-        for key in ("context", "full_res", "ird_reach"):
+        for key in ("context", "full_res", "ird_reach", "fourier"):
             if not d[key]:
                 del d[key]
+        if not self.fourier:
+            del d["fourier_support"]
         return d
 
 
 class Branch(nn.Module):
     """The scale branch shared by all pyramid levels.
 
-    ``forward(y, coarse, feat, mod)``: blurred image ``y`` and coarser estimate ``coarse``
-    ``(B, C, h, w)`` (``h, w`` multiples of ``unshuffle``), coarser features ``feat``
+    ``forward(y, coarse, feat, mod, z)``: blurred image ``y``, coarser estimate ``coarse``
+    and (with ``cfg.fourier``) the Fourier inverse ``z`` of ``y``, each ``(B, C, h, w)``
+    (``h, w`` multiples of ``unshuffle``), coarser features ``feat``
     ``(B, width, h / (2 r), w / (2 r))`` or None, and the global modulation ``mod``
     ``(B, 2 * width)`` or None. Returns the estimate ``(B, C, h, w)`` and the features
     ``(B, width, h / r, w / r)`` for the next finer scale.
@@ -95,7 +117,7 @@ class Branch(nn.Module):
         super().__init__()
         r, c, w = cfg.unshuffle, cfg.channels, cfg.width
         self.r = r
-        self.head = conv3x3(2 * c * r * r, w)
+        self.head = conv3x3((3 if cfg.fourier else 2) * c * r * r, w)
         self.body = nn.Sequential(*(ResBlock(w) for _ in range(cfg.res_blocks)))
         self.ird = IRDChain(w, cfg.ird_units)
         self.reach = (
@@ -111,8 +133,10 @@ class Branch(nn.Module):
         coarse: torch.Tensor,
         feat: torch.Tensor | None,
         mod: torch.Tensor | None = None,
+        z: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.head(F.pixel_unshuffle(torch.cat([y, coarse], dim=1), self.r))
+        seen = [y, coarse] if z is None else [y, z, coarse]
+        f = self.head(F.pixel_unshuffle(torch.cat(seen, dim=1), self.r))
         if feat is not None:
             f = f + F.interpolate(feat, size=f.shape[-2:], mode="bilinear", align_corners=False)
         if mod is not None:
@@ -148,6 +172,9 @@ class MultiScaleNet(nn.Module):
             GlobalContext(cfg.channels, cfg.context, cfg.width) if cfg.context else None
         )
         self.full_res = FullResHead(cfg.channels, cfg.full_res) if cfg.full_res else None
+        self.fourier = (
+            FourierDeconv(cfg.channels, cfg.fourier, cfg.fourier_support) if cfg.fourier else None
+        )
 
     def _check_and_pad(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.cfg.channels:
@@ -188,11 +215,12 @@ class MultiScaleNet(nn.Module):
         if self.global_context is not None and context is None:
             context = self.global_context(pyramid[-1])
         estimates: list[torch.Tensor] = []
-        est, feat = pyramid[-1], None
-        for y in reversed(pyramid):
+        zs = [None] * len(pyramid) if self.fourier is None else [self.fourier(y) for y in pyramid]
+        est, feat = pyramid[-1] if zs[-1] is None else zs[-1], None
+        for y, z in zip(reversed(pyramid), reversed(zs), strict=True):
             if est.shape[-2:] != y.shape[-2:]:
                 est = F.interpolate(est, size=y.shape[-2:], mode="bilinear", align_corners=False)
-            est, feat = self.branch(y, est, feat, context)
+            est, feat = self.branch(y, est, feat, context, z)
             estimates.insert(0, est)
         full = [
             e

@@ -116,7 +116,8 @@ def load_weights(path: str | Path) -> MultiScaleNet:
 #: file must not make us build a huge one): key -> (min, max).
 _CONFIG_BOUNDS = {"channels": (1, 4), "width": (1, 1024), "scales": (1, 8), "unshuffle": (1, 8),
                   "res_blocks": (0, 64), "ird_units": (1, 64), "fuse_width": (1, 1024),
-                  "context": (0, 1024), "full_res": (0, 256)}  # fmt: skip
+                  "context": (0, 1024), "full_res": (0, 256), "fourier": (0, 64),
+                  "fourier_support": (1, 63)}  # fmt: skip
 
 
 def _checked_config(raw: object) -> NetConfig:
