@@ -32,6 +32,7 @@ _KEEP = 2  # salient gradients kept per direction bin: _KEEP * kernel side (Cho 
 _CG_FAST, _CG_MASKED = 30, 10  # conjugate-gradient iterations of the two kernel solves
 _NS_LAM = 1e-3  # L0 weight of the latent images compared by the no-blur test
 _NS_MAX = 0.85  # kernels that do not lower the latent's l1/l2 below this are rejected
+_NEAR_DELTA = 0.8  # kernels with this much of their mass in the central 3x3: a delta
 
 
 def _workers() -> int:
@@ -294,8 +295,9 @@ def estimate_psf(
     2009), and the kernel is refitted to them by Tikhonov-regularised least squares in the
     gradient domain (conjugate gradients, FFT products, only observed pixels counted),
     then thresholded, made non-negative, normalised and recentred. The kernel starts as a
-    delta; a final test (normalised sparsity of the restored gradients, Krishnan et al.
-    2011) returns a delta when the estimate does not sharpen the photo.
+    delta; a delta is returned when the estimate does not sharpen the photo (normalised
+    sparsity of the restored gradients, Krishnan et al. 2011) or holds 80% or more of its
+    mass in its central 3x3 (a blur too small to tell from the photo's own edge width).
 
     Parameters
     ----------
@@ -376,8 +378,9 @@ def estimate_psf(
         k = _delta(s) if k is None else _resize_kernel(k, s)
         lv = _Level(yl, s)
         k = _estimate_level(lv, k, iterations, lam, gamma)
-    if lv.sparsity_ratio(k) > _NS_MAX:  # the kernel does not sharpen the photo: no blur
-        k = _delta(size)
+    c = k.shape[0] // 2
+    if lv.sparsity_ratio(k) > _NS_MAX or k[c - 1 : c + 2, c - 1 : c + 2].sum() >= _NEAR_DELTA:
+        k = _delta(size)  # the kernel does not sharpen the photo, or is too small to matter
     return _finish(k, size)
 
 
