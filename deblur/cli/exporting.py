@@ -1,0 +1,58 @@
+"""``deblur export-onnx``: the network as an ONNX file (:mod:`deblur.models.onnx_export`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deblur.cli._common import Overwrite, _cli_errors, app
+
+
+@app.command("export-onnx")
+@_cli_errors
+def export_onnx(
+    weights: Annotated[
+        Path,
+        typer.Argument(
+            metavar="WEIGHTS", help="Weights file (.safetensors), e.g. weights/base.safetensors."
+        ),
+    ],
+    out: Annotated[Path, typer.Argument(metavar="OUT.onnx", help="The ONNX file to write.")],
+    overwrite: Overwrite = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check",
+            help="Compare the file with PyTorch through onnxruntime on random inputs of odd "
+            "sizes (skipped with a note when onnxruntime is not installed).",
+        ),
+    ] = True,
+) -> None:
+    """Export the network to ONNX: input 'image' and output 'sharp', float32 (N, 3, H, W)
+    RGB in [0, 1], with N, H and W dynamic (H, W at least 16 for base).
+
+    The model is the network's untiled output, clipped to [0, 1] (the result check is not
+    part of it). Needs the onnx package: pip install 'deblur[onnx]'.
+    """
+    from deblur.models.onnx_export import CHECK_SIZES, check_onnx
+    from deblur.models.onnx_export import export_onnx as export
+
+    written = export(weights, out, overwrite=overwrite)
+    typer.echo(str(written))
+    if not check:
+        return
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        typer.echo("not checked: onnxruntime is not installed (pip install 'deblur[onnx]')",
+                   err=True)  # fmt: skip
+        return
+    diff = check_onnx(weights, written)
+    sizes = ", ".join(f"{h}x{w}" for h, w in CHECK_SIZES)
+    typer.echo(f"checked with onnxruntime on {sizes}: max abs difference {diff:.2e}", err=True)
+    if not diff < 1e-4:
+        typer.echo(f"error: {written}: differs from PyTorch by {diff:.2e} (more than 1e-4)",
+                   err=True)  # fmt: skip
+        raise typer.Exit(1)
