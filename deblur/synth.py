@@ -17,7 +17,8 @@ float32 summing to 1 in convolution orientation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +90,11 @@ def simple_blur(
     return quantize8(y)
 
 
+def _f(default: Any, **schema: Any) -> Any:
+    """A dataclass field with its schema (bounds and rules) as metadata."""
+    return field(default=default, metadata=schema)
+
+
 @dataclass(frozen=True)
 class BlurConfig:
     """Distribution of synthetic blur for training.
@@ -107,18 +113,24 @@ class BlurConfig:
     p_sharp : probability of no blur at all (the identity PSF; noise is still added), so
         the network learns to leave sharp content alone. Drawn only when above 0, so a
         config without it draws the same PSFs as before it existed.
+
+    Each field's metadata is its schema (bounds ``ge``/``gt``/``le``/``lt`` of every
+    number, ``ordered`` (min, max) pairs, ``positive_sum``), checked by
+    :func:`deblur.training.config.check_fields` wherever a config is read.
     """
 
-    shake_size: tuple[int, int] = (7, 41)
-    motion_length: tuple[float, float] = (5.0, 35.0)
-    disk_radius: tuple[float, float] = (1.0, 8.0)
-    gaussian_sigma: tuple[float, float] = (0.5, 4.0)
-    mixture: tuple[float, float, float, float] = (0.6, 0.15, 0.125, 0.125)
-    noise: tuple[float, float] = (0.0, 0.02)
-    shot_noise: float = 0.01
-    p_linear: float = 0.5
-    p_saturate: float = 0.3
-    p_sharp: float = 0.0
+    shake_size: tuple[int, int] = _f((7, 41), ge=3, le=255, ordered=True)
+    motion_length: tuple[float, float] = _f((5.0, 35.0), ge=1, le=255, ordered=True)
+    disk_radius: tuple[float, float] = _f((1.0, 8.0), gt=0, le=127, ordered=True)
+    gaussian_sigma: tuple[float, float] = _f((0.5, 4.0), gt=0, le=40, ordered=True)
+    mixture: tuple[float, float, float, float] = _f(
+        (0.6, 0.15, 0.125, 0.125), ge=0, le=1e6, positive_sum=True
+    )
+    noise: tuple[float, float] = _f((0.0, 0.02), ge=0, le=1, ordered=True)
+    shot_noise: float = _f(0.01, ge=0, le=1)
+    p_linear: float = _f(0.5, ge=0, le=1)
+    p_saturate: float = _f(0.3, ge=0, le=1)
+    p_sharp: float = _f(0.0, ge=0, le=1)
 
     @property
     def margin(self) -> int:

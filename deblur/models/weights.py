@@ -8,8 +8,10 @@ fail, never execute anything. A model card ``NAME.json`` may sit beside ``NAME.s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -18,7 +20,8 @@ from deblur.atomic import atomic_write
 from deblur.errors import WeightsError
 from deblur.models.net import MultiScaleNet, NetConfig
 
-__all__ = ["FORMAT", "WEIGHTS_DIR", "default_weights_path", "load_weights", "save_weights",
+__all__ = ["FORMAT", "MAX_PARAMETERS", "WEIGHTS_DIR", "checked_net_config",
+           "default_weights_path", "load_weights", "network_shapes", "save_weights",
            "write_card"]  # fmt: skip
 
 FORMAT = "deblur-multiscale-v1"
@@ -76,11 +79,17 @@ def save_weights(
 def load_weights(path: str | Path) -> MultiScaleNet:
     """Build the network described by a weights file and load its weights (on the CPU, eval).
 
+    The file is checked before anything large is made: the metadata's config field by
+    field (:data:`_CONFIG_BOUNDS`), the size of the network it describes
+    (:data:`MAX_PARAMETERS`), and the names, shapes and dtype (fp32) of the tensors the
+    header lists against that network; then the tensors' SHA-256.
+
     Raises
     ------
     WeightsError
-        Missing or unreadable file, not a deblur weights file, a config that does not
-        match the tensors, or tensor data whose SHA-256 differs from the recorded one.
+        Missing or unreadable file, not a deblur weights file, a config out of bounds or
+        that does not match the tensors, or tensor data whose SHA-256 differs from the
+        recorded one.
     """
     from safetensors import SafetensorError, safe_open
 
@@ -89,18 +98,29 @@ def load_weights(path: str | Path) -> MultiScaleNet:
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     try:
-        with safe_open(str(path), framework="pt") as f:  # one read: metadata and tensors
+        with safe_open(str(path), framework="pt") as f:  # metadata and header first
             meta = f.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise WeightsError(
+                    f"{name}: not a deblur weights file (metadata format is missing)"
+                )
+            try:
+                cfg = checked_net_config(json.loads(meta["config"]))
+            except (KeyError, TypeError, ValueError, RecursionError) as e:
+                why = " ".join(str(e).split())[:200]
+                raise WeightsError(f"{name}: invalid model config in metadata ({why})") from None
+            expected = network_shapes(cfg)
+            listed = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype())
+                      for k in f.keys()}  # fmt: skip
+            problem = _shape_problem(listed, expected)
+            if problem:
+                raise WeightsError(f"{name}: weights do not match the model config ({problem})")
             state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        if isinstance(e, WeightsError):
+            raise
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise WeightsError(f"{name}: not a readable safetensors weights file ({first})") from None
-    if meta.get("format") != FORMAT:
-        raise WeightsError(f"{name}: not a deblur weights file (metadata format is missing)")
-    try:
-        cfg = _checked_config(json.loads(meta["config"]))
-    except (KeyError, TypeError, ValueError) as e:
-        raise WeightsError(f"{name}: invalid model config in metadata ({e})") from None
     if meta.get("tensor_sha256") != _tensor_digest(state):
         raise WeightsError(f"{name}: tensor data does not match its recorded SHA-256 (tampered?)")
     model = MultiScaleNet(cfg)
@@ -112,21 +132,54 @@ def load_weights(path: str | Path) -> MultiScaleNet:
     return model.eval()
 
 
+def _shape_problem(listed: dict[str, tuple], expected: dict[str, tuple[int, ...]]) -> str | None:
+    """What differs between a file's tensors ``name -> (shape, dtype)`` and the network's."""
+    missing, extra = sorted(set(expected) - set(listed)), sorted(set(listed) - set(expected))
+    if missing or extra:
+        return f"missing {missing[:3]}, unexpected {extra[:3]}"[:200]
+    for k, (shape, dtype) in sorted(listed.items()):
+        if shape != expected[k] or dtype != "F32":
+            return (
+                f"{k[:80]} is {dtype} {list(shape)[:8]}, the network's is F32 {list(expected[k])}"
+            )
+    return None
+
+
 #: Bounds of a weights file's config, checked before any network is built (a hostile
 #: file must not make us build a huge one): key -> (min, max).
 _CONFIG_BOUNDS = {"channels": (1, 4), "width": (1, 1024), "scales": (1, 8), "unshuffle": (1, 8),
                   "res_blocks": (0, 64), "ird_units": (1, 64), "fuse_width": (1, 1024),
                   "context": (0, 1024), "full_res": (0, 256), "fourier": (0, 64),
                   "fourier_support": (1, 63)}  # fmt: skip
+#: Most parameters a network read from a file may have (80 MB in fp32; the largest
+#: variant has under 1 M): bounds what a hostile config can make us allocate.
+MAX_PARAMETERS = 20_000_000
 
 
-def _checked_config(raw: object) -> NetConfig:
-    """A NetConfig from JSON metadata, with every field known, an integer and in bounds."""
+def checked_net_config(raw: object) -> NetConfig:
+    """A NetConfig from JSON metadata, checked before any network is built.
+
+    Parameters
+    ----------
+    raw : the config as JSON gives it (a dict of :class:`NetConfig` fields).
+
+    Returns
+    -------
+    NetConfig
+        Every field known, an integer within :data:`_CONFIG_BOUNDS` (``fourier_support``
+        odd, ``ird_reach`` at most 16 dilations in 1..16), and a network of at most
+        :data:`MAX_PARAMETERS` parameters.
+
+    Raises
+    ------
+    ValueError
+        The first field that is unknown or out of bounds, or too large a network.
+    """
     if not isinstance(raw, dict):
         raise ValueError("not an object")
     unknown = set(raw) - set(_CONFIG_BOUNDS) - {"ird_reach"}
     if unknown:
-        raise ValueError(f"unknown keys {sorted(unknown)}")
+        raise ValueError(f"unknown keys {sorted(map(str, unknown))[:5]}")
     for key, value in raw.items():
         if key == "ird_reach":
             ok = isinstance(value, list) and len(value) <= 16
@@ -134,9 +187,26 @@ def _checked_config(raw: object) -> NetConfig:
         else:
             lo, hi = _CONFIG_BOUNDS[key]
             ok = type(value) is int and lo <= value <= hi
+            ok = ok and (key != "fourier_support" or value % 2 == 1)
         if not ok:
-            raise ValueError(f"{key}={value!r} is out of bounds")
-    return NetConfig(**raw)
+            raise ValueError(f"{key}={str(value)[:40]} is out of bounds")
+    cfg = NetConfig(**raw)
+    n = sum(math.prod(s) for s in network_shapes(cfg).values())
+    if n > MAX_PARAMETERS:
+        raise ValueError(
+            f"it describes a network of {n:,} parameters, more than the {MAX_PARAMETERS:,}"
+            " a deblur network may have"
+        )
+    return cfg
+
+
+@functools.lru_cache(maxsize=16)
+def network_shapes(cfg: NetConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor of the network of ``cfg``'s state dict, found without
+    allocating it (the network is built on PyTorch's ``meta`` device)."""
+    with torch.device("meta"):
+        model = MultiScaleNet(cfg)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
 def write_card(weights_path: str | Path, card: dict) -> Path:

@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import io
 import json
-import math
 import random
 import struct
 import zipfile
@@ -27,9 +26,10 @@ from torch import nn
 from deblur.atomic import atomic_write
 from deblur.errors import TrainError, one_line
 from deblur.training.config import UNCOMPARED, TrainConfig
+from deblur.training.schema import checkpoint_problem, rng_problem
 
 __all__ = ["FORMAT", "config_diff", "convert_checkpoint", "get_rng_state", "init_state",
-           "load_checkpoint", "save_checkpoint", "set_rng_state"]  # fmt: skip
+           "load_checkpoint", "restore_training", "save_checkpoint", "set_rng_state"]  # fmt: skip
 
 FORMAT = "deblur-checkpoint-v2"
 _CONVERT = "if you trust the file, convert it once: deblur convert-checkpoint OLD NEW --trust"
@@ -56,7 +56,7 @@ def set_rng_state(state: dict) -> None:
     TrainError
         The states are damaged (wrong keys, types or sizes); nothing is changed then.
     """
-    problem = _rng_problem(state)
+    problem = rng_problem(state)
     if problem:
         raise TrainError(f"the checkpoint's random-number states are damaged ({problem})")
     try:
@@ -86,39 +86,6 @@ def _restore_quietly(state: dict) -> None:
     random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _rng_problem(state: object) -> str | None:
-    """What is wrong with a stored random state (:func:`get_rng_state`'s layout), or None."""
-    if not isinstance(state, dict):
-        return "not a dict"
-    t = state.get("torch")
-    if not (isinstance(t, torch.Tensor) and t.dtype == torch.uint8 and t.ndim == 1
-            and t.numel() == torch.get_rng_state().numel()):  # fmt: skip
-        return "torch: expected the uint8 tensor of torch.get_rng_state()"
-    n = state.get("numpy")
-    if not (isinstance(n, dict) and n.get("name") == "MT19937"
-            and isinstance(n.get("keys"), torch.Tensor) and n["keys"].dtype == torch.int64
-            and n["keys"].shape == (624,) and _is_int(n.get("pos")) and 0 <= n["pos"] <= 624
-            and _is_int(n.get("has_gauss")) and _is_number(n.get("cached_gaussian"))):  # fmt: skip
-        return "numpy: expected MT19937 with 624 keys"
-    if not bool(((n["keys"] >= 0) & (n["keys"] < 2**32)).all()):
-        return "numpy: keys out of range"
-    py = state.get("python")
-    if not (isinstance(py, dict) and _is_int(py.get("version"))
-            and isinstance(py.get("state"), torch.Tensor) and py["state"].dtype == torch.int64
-            and py["state"].shape == (625,)
-            and (py.get("gauss_next") is None or _is_number(py.get("gauss_next")))):  # fmt: skip
-        return "python: expected version, 625 words and gauss_next"
-    return None
-
-
 def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Write a checkpoint dict (tensors and plain values) atomically, with the format tag."""
     buf = io.BytesIO()
@@ -129,11 +96,15 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
 def load_checkpoint(path: str | Path) -> dict:
     """Read a training checkpoint on the CPU, without unpickling anything but tensors.
 
+    What it returns has passed :func:`~deblur.training.schema.checkpoint_problem`: every
+    entry of the right type and range, and the model, EMA, optimizer and schedule states
+    those of the network its ``net_config`` describes (a bounded one).
+
     Raises
     ------
     TrainError
-        Missing or unreadable file, not a checkpoint, or one of an earlier version (the
-        message says how to convert it).
+        Missing or unreadable file, not a checkpoint, one of an earlier version (the
+        message says how to convert it), or a damaged one (the message names the entry).
     """
     p = Path(path)
     try:
@@ -157,7 +128,7 @@ def load_checkpoint(path: str | Path) -> dict:
         raise TrainError(f"{p}: not a readable checkpoint ({text[:200]})") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise TrainError(f"{p}: not a deblur training checkpoint (no {FORMAT} tag)")
-    problem = _structure_problem(ck)
+    problem = checkpoint_problem(ck)
     if problem:
         raise TrainError(f"{p}: damaged deblur training checkpoint ({problem})")
     return ck
@@ -180,50 +151,6 @@ def _archive_problem(p: Path) -> str | None:
             return f"entry {info.filename[:60]!r} is compressed or larger than the file"
     if sum(info.file_size for info in entries) > size:
         return "its entries are larger than the file"
-    return None
-
-
-def _tensor_dict(v: object) -> bool:
-    return isinstance(v, dict) and all(
-        isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in v.items()
-    )
-
-
-def _structure_problem(ck: dict) -> str | None:
-    """What a loaded checkpoint lacks of what resuming, ``--init`` and export read, or None
-    (types only: whether the tensors fit a network is checked when they are loaded)."""
-    checks = {
-        "model": lambda v: _tensor_dict(v) and len(v) > 0,
-        "ema": lambda v: v is None or _tensor_dict(v),
-        "optimizer": lambda v: (
-            isinstance(v, dict)
-            and isinstance(v.get("state"), dict)
-            and isinstance(v.get("param_groups"), list)
-        ),
-        "scheduler": lambda v: isinstance(v, dict),
-        "step": lambda v: _is_int(v) and v >= 0,
-        "best_psnr": _is_number,
-        "wall_s": lambda v: _is_number(v) and math.isfinite(v) and v >= 0,
-        "config": lambda v: isinstance(v, dict),
-        "net_config": lambda v: isinstance(v, dict),
-        "rng": lambda v: _rng_problem(v) is None,
-    }
-    for key, ok in checks.items():
-        if key not in ck:
-            return f"no {key!r}"
-        if not ok(ck[key]):
-            return f"bad {key!r}"
-    for key, ok in {"val": lambda v: isinstance(v, dict),
-                    "init": lambda v: v is None or isinstance(v, dict)}.items():  # fmt: skip
-        if key in ck and not ok(ck[key]):
-            return f"bad {key!r}"
-    try:
-        cfg = TrainConfig.from_dict(ck["config"])
-        cfg.to_dict()  # plain JSON values only
-    except Exception as e:  # noqa: BLE001 - any config this version cannot read
-        return f"bad 'config': {one_line(e)[:120]}"
-    if not isinstance(cfg.variant, str):
-        return "bad 'config': variant is not a name"
     return None
 
 
@@ -283,11 +210,54 @@ def config_diff(stored: dict, new: dict) -> list[str]:
     return sorted(k for k in keys if stored.get(k) != new.get(k))
 
 
+def _card_training(weights: Path) -> dict | None:
+    """The ``training`` record of the model card beside a weights file (None without a card).
+
+    Raises
+    ------
+    TrainError
+        The card is unreadable, too large, not a JSON object or its record not an object.
+    """
+    card = weights.with_suffix(".json")
+    if not card.is_file():
+        return None
+    try:
+        with open(card, "rb") as fh:
+            raw = fh.read((1 << 20) + 1)
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= 1 << 20 else None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise TrainError(f"{card}: not a readable model card ({one_line(e)[:160]})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("training"), (dict, type(None))):
+        raise TrainError(
+            f"{card}: not a model card (expected a JSON object of at most 1 MB whose"
+            " 'training' is an object); fix or remove it"
+        )
+    return data.get("training")
+
+
 def init_state(path: str, model: nn.Module) -> tuple[dict[str, torch.Tensor], dict]:
     """Weights to start from (a ``.safetensors`` file or a checkpoint's EMA weights) and
-    their provenance: the file, its SHA-256 and the training it records (its model card's
-    ``training`` for weights; step and wall time for a checkpoint)."""
-    from deblur.models import WeightsError, load_weights
+    their provenance.
+
+    Parameters
+    ----------
+    path : a weights file (its model card ``NAME.json`` is read if present) or a training
+        checkpoint.
+    model : the network of the new run; the weights must be of the same network, but for
+        the optional parts it adds (these keep their fresh initialisation).
+
+    Returns
+    -------
+    state : a state dict for ``model``.
+    provenance : the file, its SHA-256 and the training it records (the card's ``training``
+        for weights; step and wall time for a checkpoint).
+
+    Raises
+    ------
+    TrainError
+        A bad weights file, card or checkpoint, or weights of another network.
+    """
+    from deblur.models import OPTIONAL_PARTS, WeightsError, load_weights
 
     p = Path(path)
     if p.suffix == ".safetensors":
@@ -296,17 +266,11 @@ def init_state(path: str, model: nn.Module) -> tuple[dict[str, torch.Tensor], di
         except WeightsError as e:
             raise TrainError(str(e)) from None
         net_config, state = src.cfg.to_dict(), src.state_dict()
-        card = p.with_suffix(".json")
-        training = json.loads(card.read_text()).get("training") if card.is_file() else None
+        training = _card_training(p)
     else:
-        ck = load_checkpoint(p)
-        try:
-            net_config, state = ck["net_config"], ck["ema"] or ck["model"]
-            training = {"steps": ck["step"], "wall_s": round(ck["wall_s"], 1)}
-        except (KeyError, TypeError) as e:
-            raise TrainError(f"{path}: not a deblur training checkpoint ({e})") from None
-    from deblur.models import OPTIONAL_PARTS
-
+        ck = load_checkpoint(p)  # checked: the weights are those of its net_config
+        net_config, state = ck["net_config"], ck["ema"] or ck["model"]
+        training = {"steps": ck["step"], "wall_s": round(ck["wall_s"], 1)}
     mine = model.cfg.to_dict()
     core = {k: v for k, v in mine.items() if k not in OPTIONAL_PARTS}
     theirs = {k: v for k, v in net_config.items() if k not in OPTIONAL_PARTS}
@@ -321,3 +285,38 @@ def init_state(path: str, model: nn.Module) -> tuple[dict[str, torch.Tensor], di
     state = {**dict(state), **fresh} if prefixes else state
     sha = hashlib.sha256(p.read_bytes()).hexdigest()
     return state, {"weights": str(path), "sha256": sha, "training": training}
+
+
+def restore_training(
+    ck: dict, path: str | Path, model: nn.Module, opt: torch.optim.Optimizer, sched, *, ema: bool
+) -> None:
+    """Load a checkpoint's model, optimizer and schedule states into a resumed run's.
+
+    Parameters
+    ----------
+    ck : what :func:`load_checkpoint` returned (checked against its own ``net_config``).
+    path : the checkpoint, for messages.
+    model, opt, sched : the run's network (of its ``--variant``), AdamW and LambdaLR.
+    ema : whether the run keeps an EMA (the checkpoint must then hold one).
+
+    Raises
+    ------
+    TrainError
+        The checkpoint is of another network than ``model``, holds another number of
+        parameter groups, lacks the EMA, or does not load (nothing useful is left then:
+        the run must not go on).
+    """
+    if ck["net_config"] != model.cfg.to_dict():
+        raise TrainError(f"{path}: the checkpoint is of another network than its --variant")
+    if len(ck["optimizer"]["param_groups"]) != len(opt.param_groups):
+        raise TrainError(f"{path}: damaged deblur training checkpoint (bad 'optimizer' groups)")
+    if ema and ck["ema"] is None:
+        raise TrainError(f"{path}: damaged deblur training checkpoint (no EMA weights)")
+    try:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(dict(ck["scheduler"]))
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+        raise TrainError(
+            f"{path}: damaged deblur training checkpoint ({one_line(e)[:160]})"
+        ) from None

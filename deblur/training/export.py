@@ -6,9 +6,9 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-from deblur.errors import TrainError
+from deblur.errors import TrainError, one_line
 from deblur.models import build_model
-from deblur.models.weights import save_weights, write_card
+from deblur.models.weights import checked_net_config, save_weights, write_card
 from deblur.training.checkpoint import load_checkpoint
 from deblur.training.config import TrainConfig
 
@@ -27,15 +27,25 @@ def export_checkpoint(
 
     ``description`` is free text for the card (e.g. what the data folders held). A run
     started from other weights (``init``) records them under ``training.init``: the file,
-    its SHA-256 and the training that file's own card records."""
-    ckpt = load_checkpoint(ckpt_path)
+    its SHA-256 and the training that file's own card records.
+
+    The network written is the one the checkpoint's ``net_config`` describes (its tensors
+    were checked against it when it was loaded), even if ``--variant`` has changed since.
+
+    Raises
+    ------
+    TrainError
+        The checkpoint is unreadable, damaged or not a deblur training checkpoint.
+    """
+    ckpt = load_checkpoint(ckpt_path)  # checked: config, net_config and tensors agree
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    state = ckpt["ema"] if ckpt["ema"] is not None else ckpt["model"]
+    model = build_model(checked_net_config(ckpt["net_config"]))
     try:
-        cfg = TrainConfig.from_dict(ckpt["config"])
-        state = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
-    except (KeyError, TypeError) as e:
-        raise TrainError(f"{ckpt_path}: not a deblur training checkpoint ({e})") from None
-    model = build_model(cfg.variant)
-    model.load_state_dict(state)
+        model.load_state_dict(state)
+    except RuntimeError as e:  # not expected after the checks; one line all the same
+        why = one_line(e)[:160]
+        raise TrainError(f"{ckpt_path}: damaged deblur training checkpoint ({why})") from None
     init = ckpt.get("init")
     weights_path = Path(weights_path)
     variant = name or weights_path.stem

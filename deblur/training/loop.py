@@ -27,6 +27,7 @@ from deblur.training.checkpoint import (
     get_rng_state,
     init_state,
     load_checkpoint,
+    restore_training,
     save_checkpoint,
     set_rng_state,
 )
@@ -158,9 +159,7 @@ def train(
     ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
     step, best, wall = 0, -math.inf, 0.0
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
+        restore_training(ckpt, last, model, opt, sched, ema=ema is not None)
         # The schedule's length may change on resume (--steps): rebind the lambda.
         sched.lr_lambdas = [lambda s: lr_factor(s, cfg)]
         if ema is not None:
