@@ -5,7 +5,7 @@ Heavy imports (torch, OpenCV, the network) happen inside the commands so that ``
 and exits with status 1 (a file failed) or 2 (bad usage).
 """
 
-from deblur.cli import exporting, images, scoring, training  # noqa: F401  (registers the commands)
+from deblur.cli import exporting, images, scoring, serve, training  # noqa: F401  (registers the commands)
 from deblur.cli._common import app
 
 __all__ = ["app", "main"]
