@@ -71,8 +71,6 @@ def serve(
         float,
         typer.Option(
             "--max-upload-mb",
-            min=0.0,
-            min_open=True,
             metavar="MB",
             help="Largest upload accepted, in MB (10^6 bytes); a larger one is refused "
             "before it is read.",
@@ -103,6 +101,8 @@ def serve(
     from deblur.io.read import max_pixels_limit
     from deblur.models import load_model
 
+    if not max_upload_mb > 0:
+        raise UsageError(f"--max-upload-mb must be > 0, got {max_upload_mb}")
     max_pixels_limit(max_pixels)  # a bad DEBLUR_MAX_PIXELS is bad usage, before starting
     _set_threads(threads)
     load_model(weights, device=Device(device).value)  # one clear error before serving
