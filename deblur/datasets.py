@@ -21,6 +21,7 @@ GoPro.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import os
@@ -228,6 +229,65 @@ def read_pair_list(list_file: str | Path, root: str | Path | None = None) -> lis
     return pairs
 
 
+def _folders_below(top: str) -> list[str]:
+    """``top`` and every folder below it, symbolic links to folders followed but each real
+    folder visited once (a loop of links ends), hidden names skipped as ``glob`` does."""
+    found, seen, stack = [], set(), [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder or os.curdir)
+            entries = sorted(os.scandir(folder or os.curdir), key=lambda e: e.name)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        found.append(folder)
+        for entry in reversed(entries):
+            with contextlib.suppress(OSError):
+                if not entry.name.startswith(".") and entry.is_dir():
+                    stack.append(os.path.join(folder, entry.name))
+    return found
+
+
+def glob_files(pattern: str) -> list[str]:
+    """What ``glob.glob(pattern, recursive=True)`` matches, but ``**`` never loops.
+
+    ``**`` (a whole path component) matches zero or more folders; a folder reached twice
+    through symbolic links (a link to an ancestor, two links to one place) is searched
+    once, so a loop of links ends. Other components are matched by :func:`glob.glob`.
+
+    Parameters
+    ----------
+    pattern : a glob pattern (``*``, ``?``, ``[...]``, ``**``), as the OS gives names.
+
+    Returns
+    -------
+    The matching paths (unsorted; a path may appear more than once).
+    """
+    parts = pattern.split(os.sep)
+    if "**" not in parts:
+        return glob.glob(pattern)
+    i = parts.index("**")
+    head, rest = os.sep.join(parts[:i]), parts[i + 1 :]
+    if head == "" and i > 0:
+        head = os.sep  # an absolute pattern such as /**/x.png
+    if _GLOB_CHARS & set(head):
+        tops = glob.glob(head)
+    else:
+        tops = [head] if i == 0 or os.path.isdir(head) else []
+    found: list[str] = []
+    for top in tops:
+        for folder in _folders_below(top):
+            if rest and rest != [""]:
+                found += glob_files(os.path.join(glob.escape(folder), *rest))
+            else:  # a trailing **: the folders themselves and the files in them
+                found.append(folder or os.curdir)
+                found += glob.glob(os.path.join(glob.escape(folder), "*"))
+    return found
+
+
 @_guarded
 def expand_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tuple[Path, Path]]:
     """Turn command-line inputs into image files, each with its base folder.
@@ -278,7 +338,7 @@ def expand_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tup
         elif path.is_dir():
             add_folder(path)
         elif _GLOB_CHARS & set(str(item)):
-            matches = sorted(Path(m) for m in glob.glob(str(item), recursive=True))
+            matches = sorted(Path(m) for m in glob_files(str(item)))
             images = [m for m in matches if m.is_file() and is_image_file(m)]
             folders = [m for m in matches if m.is_dir()]
             if not images and not folders:

@@ -79,8 +79,18 @@ _R = RestoreOptions()
 
 # --- Options shared by several commands (declared once) ---------------------------------
 
+#: Most Richardson-Lucy iterations a command runs (each costs a few FFTs of the image;
+#: results stop changing long before).
+MAX_ITERATIONS = 10_000
 Iterations = Annotated[
-    int, typer.Option("--iterations", min=1, metavar="N", help="Richardson-Lucy iterations (rl).")
+    int,
+    typer.Option(
+        "--iterations",
+        min=1,
+        max=MAX_ITERATIONS,
+        metavar="N",
+        help=f"Richardson-Lucy iterations (rl), at most {MAX_ITERATIONS:,}.",
+    ),
 ]
 Nsr = Annotated[
     float,
@@ -104,7 +114,7 @@ Threads = Annotated[
         "--threads",
         min=1,
         metavar="N",
-        help="CPU threads to use; default: all.",
+        help="CPU threads to use (at most the CPUs this process may run on); default: all.",
         show_default=False,
     ),
 ]
@@ -174,11 +184,23 @@ def _limit_pixels(max_pixels: int | None) -> None:
         os.environ["DEBLUR_MAX_PIXELS"] = str(max_pixels)
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS tells it, else all)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def _set_threads(threads: int | None) -> None:
+    """``--threads N``: the thread pools of torch and OpenCV, clamped to the CPUs this process
+    may use (more threads than CPUs only compete; tens of thousands crash the math
+    libraries)."""
     if threads is not None:
         import cv2
         import torch
 
+        threads = min(threads, available_cpus())
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
 

@@ -23,10 +23,20 @@ from deblur.cli._common import (
     app,
 )
 from deblur.synth import BlurConfig
-from deblur.training.config import TrainConfig
+from deblur.training.config import TrainConfig, option_bounds
 
 _T = TrainConfig(out="")
 _B = BlurConfig()
+
+
+def _b(name: str) -> dict:
+    """A TrainConfig field's bounds as option keywords (declared once, in the schema)."""
+    return option_bounds(name)
+
+
+def _bb(name: str) -> dict:
+    """A BlurConfig field's bounds as option keywords."""
+    return option_bounds(name, BlurConfig)
 
 
 @app.command()
@@ -74,18 +84,18 @@ def train(
     dead_leaves: Annotated[
         float,
         typer.Option(
-            "--dead-leaves", min=0, max=1, metavar="P", help="Share of dead-leaves images."
+            "--dead-leaves", **_b("dead_leaves"), metavar="P", help="Share of dead-leaves images."
         ),
     ] = _T.dead_leaves,
     smooth: Annotated[
         float,
         typer.Option(
-            "--smooth", min=0, max=1, metavar="P", help="Share of smooth (enlarged) crops."
+            "--smooth", **_b("smooth"), metavar="P", help="Share of smooth (enlarged) crops."
         ),
     ] = _T.smooth,
     p_sharp: Annotated[
         float,
-        typer.Option("--p-sharp", min=0, max=1, help="Share of pairs with no blur at all."),
+        typer.Option("--p-sharp", **_bb("p_sharp"), help="Share of pairs with no blur at all."),
     ] = _B.p_sharp,
     init: Annotated[
         Path | None,
@@ -103,40 +113,57 @@ def train(
     ] = None,
     variant: Annotated[str, typer.Option("--variant", help="Network variant.")] = _T.variant,
     steps: Annotated[
-        int, typer.Option("--steps", min=1, help="Optimizer steps in all.")
+        int, typer.Option("--steps", **_b("steps"), help="Optimizer steps in all.")
     ] = _T.steps,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Global batch size.")] = _T.batch,
+    batch: Annotated[
+        int, typer.Option("--batch", **_b("batch"), help="Global batch size.")
+    ] = _T.batch,
     patch: Annotated[
-        int, typer.Option("--patch", min=16, help="Training patch side (px).")
+        int, typer.Option("--patch", **_b("patch"), help="Training patch side (px).")
     ] = _T.patch,
-    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW).")] = _T.lr,
-    ema: Annotated[float, typer.Option("--ema", help="EMA decay of weights (0: off).")] = _T.ema,
+    lr: Annotated[
+        float, typer.Option("--lr", **_b("lr"), help="Peak learning rate (AdamW), > 0.")
+    ] = _T.lr,
+    ema: Annotated[
+        float, typer.Option("--ema", **_b("ema"), help="EMA decay of weights (0: off), < 1.")
+    ] = _T.ema,
     fft_loss: Annotated[
-        float, typer.Option("--fft-loss", help="Weight of FFT L1 loss.")
+        float, typer.Option("--fft-loss", **_b("fft_loss"), help="Weight of FFT L1 loss.")
     ] = _T.fft_loss,
     max_shake: Annotated[
-        int, typer.Option("--max-shake", min=7, help="Largest camera-shake PSF (px).")
+        int,
+        typer.Option(
+            "--max-shake",
+            min=_B.shake_size[0],
+            max=_bb("shake_size")["max"],
+            help="Largest camera-shake PSF (px).",
+        ),
     ] = _B.shake_size[1],
     max_noise: Annotated[
-        float, typer.Option("--max-noise", min=0, help="Largest noise std ([0, 1] scale).")
+        float,
+        typer.Option("--max-noise", **_bb("noise"), help="Largest noise std ([0, 1] scale)."),
     ] = _B.noise[1],
     p_linear: Annotated[
         float,
-        typer.Option("--p-linear", min=0, max=1, help="Share of pairs blurred in linear light."),
+        typer.Option(
+            "--p-linear", **_bb("p_linear"), help="Share of pairs blurred in linear light."
+        ),
     ] = _B.p_linear,
     val_patch: Annotated[
-        int, typer.Option("--val-patch", min=16, help="Side of validation crops (px).")
+        int, typer.Option("--val-patch", **_b("val_patch"), help="Side of validation crops (px).")
     ] = _T.val_patch,
     val_every: Annotated[
-        int, typer.Option("--val-every", min=1, help="Validate every N.")
+        int, typer.Option("--val-every", **_b("val_every"), help="Validate every N.")
     ] = _T.val_every,
     ckpt_every: Annotated[
-        int, typer.Option("--ckpt-every", min=1, help="Write last.ckpt every N steps.")
+        int, typer.Option("--ckpt-every", **_b("ckpt_every"), help="Write last.ckpt every N steps.")
     ] = _T.ckpt_every,
     resume: Annotated[bool, typer.Option("--resume", help="Continue RUN_DIR/last.ckpt.")] = False,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the data stream.")] = _T.seed,
+    seed: Annotated[
+        int, typer.Option("--seed", **_b("seed"), help="Seed of the data stream.")
+    ] = _T.seed,
     workers: Annotated[
-        int, typer.Option("--workers", min=0, help="Loader processes.")
+        int, typer.Option("--workers", **_b("workers"), help="Loader processes.")
     ] = _T.workers,
     dist_timeout: Annotated[
         float, typer.Option("--dist-timeout", min=1, help="Process-group timeout (s), torchrun.")
@@ -168,7 +195,8 @@ def train(
         bool, typer.Option("--channels-last", help="Channels-last layout on CUDA.")
     ] = _T.channels_last,
     warmup: Annotated[
-        int, typer.Option("--warmup", min=0, help="Linear warm-up steps of the learning rate.")
+        int,
+        typer.Option("--warmup", **_b("warmup"), help="Linear warm-up steps of the learning rate."),
     ] = _T.warmup,
     device: DeviceOpt = Device("auto"),
     max_pixels: MaxPixels = None,

@@ -269,15 +269,11 @@ def check_fields(cls: type, values: dict, *, partial: bool = False, prefix: str 
 
 
 def option_bounds(name: str, cls: type = TrainConfig) -> dict[str, Any]:
-    """The bounds of a numeric field as ``typer.Option`` keywords (``min``, ``max``,
-    ``min_open``, ``max_open``), so the CLI checks what the schema declares."""
+    """The closed bounds of a numeric field as ``typer.Option`` keywords (``min``, ``max``),
+    so the CLI refuses what the schema refuses; an open bound (``gt``, ``lt``) is left to
+    the config's own check."""
     meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
-    out: dict[str, Any] = {}
-    if "ge" in meta or "gt" in meta:
-        out.update(min=meta.get("ge", meta.get("gt")), min_open="gt" in meta)
-    if "le" in meta or "lt" in meta:
-        out.update(max=meta.get("le", meta.get("lt")), max_open="lt" in meta)
-    return out
+    return {k: meta[m] for k, m in (("min", "ge"), ("max", "le")) if m in meta}
 
 
 def read_config_file(path: str | Path) -> dict:
