@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,37 +52,64 @@ def _file_error(path: Path, e: BaseException) -> str:
 _NAME_MAX = 255  # bytes in a file name (Linux, macOS, Windows)
 
 
+STDIO = Path("-")
+"""An input or output of ``-``: standard input or standard output (one image)."""
+
+
 def plan_outputs(
     inputs: list[str],
     files: list[tuple[Path, Path]],
-    output: Path | None,
+    output: str | Path | None,
     suffix: str | None,
+    ext: str | None = None,
 ) -> list[tuple[Path, Path]]:
     """``(input, output)`` for each input file.
 
-    ``output`` is one file (for a single input file, with an image extension) or a folder
-    (the inputs' relative layout is kept); None writes ``STEM_deblurred.EXT`` beside each
-    input (``suffix`` replaces ``_deblurred``). Raises UsageError when two inputs would be
-    written to one output, or ``output`` is a file where a folder is needed.
+    ``output`` is one file (for a single input, with an image extension), ``-`` (standard
+    output, for a single input) or a folder (an existing one, one named without an
+    extension, or one given with a trailing ``/``; the inputs' relative layout is kept);
+    None writes ``STEM_deblurred.EXT`` beside each input (``suffix`` replaces
+    ``_deblurred``), and standard input to standard output. ``ext`` (``.png``, ...) replaces
+    each input's extension. Raises UsageError when two inputs would be written to one
+    output, ``output`` has an extension that is not an image format's, names a file where
+    a folder is needed, or disagrees with ``ext``.
     """
-    from deblur.datasets import is_image_file
+    from deblur.io import IMAGE_EXTENSIONS
 
     if suffix is not None and (set(suffix) & {"/", "\\", "\0"} or suffix in (".", "..")):
         raise UsageError(f"--suffix {suffix!r}: a suffix is part of a file name (no / or \\)")
-    single_file = len(inputs) == 1 and Path(inputs[0]).is_file()
+    folder = isinstance(output, str) and output.endswith(("/", os.sep))
+    output = None if output is None else Path(output)
+    single = len(inputs) == 1 and (inputs[0] == "-" or Path(inputs[0]).is_file())
     plan: list[tuple[Path, Path]] = []
-    if output is not None and single_file and is_image_file(output) and not output.is_dir():
+    if output == STDIO or (output is None and files[0][0] == STDIO):
+        if not single:
+            raise UsageError("-o - (standard output) takes one input image")
+        plan = [(files[0][0], STDIO)]
+    elif output is not None and not folder and output.suffix and not output.is_dir():
+        if output.suffix.lower() not in IMAGE_EXTENSIONS:
+            known = ", ".join(sorted(IMAGE_EXTENSIONS))
+            raise UsageError(
+                f"{output}: '{output.suffix}' is not an image extension ({known}); for a"
+                " folder of that name, end it with /"
+            )
+        if not single:
+            raise UsageError(f"{output}: several inputs need a folder, not an image file")
+        if ext is not None and output.suffix.lower() != ext:
+            raise UsageError(f"-o {output} and --ext {ext[1:]} disagree: give one of them")
         plan = [(files[0][0], output)]
     elif output is not None:
         if output.exists() and not output.is_dir():
             raise UsageError(f"{output}: exists and is not a folder (several inputs need a folder)")
+        if files[0][0] == STDIO:
+            raise UsageError("standard input needs -o FILE with an image extension, or -o -")
         sfx = "" if suffix is None else suffix
         for path, base in files:
             rel = path.relative_to(base)
-            plan.append((path, output / rel.parent / f"{path.stem}{sfx}{path.suffix}"))
+            plan.append((path, output / rel.parent / f"{path.stem}{sfx}{ext or path.suffix}"))
     else:
         sfx = "_deblurred" if suffix is None else suffix
-        plan = [(path, path.with_name(f"{path.stem}{sfx}{path.suffix}")) for path, _ in files]
+        plan = [(p, p.with_name(f"{p.stem}{sfx}{ext or p.suffix}")) for p, _ in files]
     seen: dict[Path, Path] = {}
     for src, dst in plan:
         if len(os.fsencode(dst.name)) > _NAME_MAX:
@@ -117,14 +145,19 @@ def restore_files(
     psf: str | None = None,
     save_psf: Path | None = None,
     max_pixels: int | None = None,
+    ext: str | None = None,
+    quality: int | None = None,
     **options: Any,
 ) -> tuple[list[tuple[Path, Path]], Iterator[FileOutcome]]:
     """Restore image files; the batch loop of ``deblur restore``.
 
     Parameters
     ----------
-    inputs : files, folders or glob patterns (see :func:`deblur.datasets.expand_inputs`).
-    output, suffix : where results go (see :func:`plan_outputs`).
+    inputs : files, folders or glob patterns (see :func:`deblur.datasets.expand_inputs`), or
+        ``["-"]``: one image on standard input.
+    output, suffix, ext : where results go and their format (see :func:`plan_outputs`);
+        ``ext`` as ``"png"`` or ``".png"``.
+    quality : 1..100, JPEG and lossy WebP outputs (see :func:`deblur.io.write_image`).
     recursive : take images in subfolders of folder inputs.
     overwrite : replace existing outputs (inputs are never replaced).
     method : ``net``, ``rl`` or ``wiener`` (see :func:`deblur.restore`).
@@ -159,7 +192,13 @@ def restore_files(
     from deblur.io.read import max_pixels_limit
 
     limit = max_pixels_limit(max_pixels)  # a bad value is bad usage, before any file
-    files = _expand(inputs, recursive)
+    if "-" in inputs and len(inputs) > 1:
+        raise UsageError("- (standard input) must be the only input")
+    files = [(STDIO, Path("."))] if inputs == ["-"] else _expand(inputs, recursive)
+    if ext is not None:
+        from deblur.io.results import output_ext
+
+        ext = output_ext(ext)
     from deblur.api import auto_psf_size
 
     kernel = psf_dir = None
@@ -182,12 +221,13 @@ def restore_files(
                 kernel = parse_psf(psf)
             except (ValueError, OSError) as e:
                 raise UsageError(f"--psf {psf}: {one_line(e)}") from None
-    plan = plan_outputs(inputs, files, output, suffix)
+    plan = plan_outputs(inputs, files, output, suffix, ext)
     bases = {path: base for path, base in files}
 
     def run() -> Iterator[FileOutcome]:
         from deblur.api import restore
-        from deblur.io import read_image, write_image
+        from deblur.io.colour import plan_colour
+        from deblur.io.results import FORMAT_EXTENSIONS, write_result
         from deblur.psf import load_psf
 
         protect = tuple(src for src, _ in plan)
@@ -195,11 +235,12 @@ def restore_files(
         for src, dst in plan:
             rel = src.relative_to(bases[src]).parent
             try:
-                if Path(os.path.abspath(dst)) in protected:
+                if dst != STDIO and Path(os.path.abspath(dst)) in protected:
                     raise DeblurError(f"{dst}: is an input file; refusing to overwrite it")
-                if dst.exists() and not overwrite:
+                if dst != STDIO and dst.exists() and not overwrite:
                     raise DeblurError(f"{dst}: exists (use --overwrite to replace it)")
-                image = read_image(src, max_pixels=limit)
+                image, original = _read_input(src, limit)
+                colour = plan_colour(image.color, image.icc_profile)  # sRGB to work on
                 k = kernel
                 if psf_dir is not None:
                     psf_file = psf_dir / rel / f"{src.stem}.npy"
@@ -211,14 +252,20 @@ def restore_files(
                 if auto is not False:
                     from deblur.restoration.blind import estimate_psf
 
-                    k = estimate_psf(image.color, auto)
+                    k = estimate_psf(colour.working, auto)
                     if save_psf is not None:
                         _save_kernel(save_psf / rel, src.stem, k, overwrite)
-                result, report = restore(image.color, method, psf=k, return_report=True,
+                result, report = restore(colour.working, method, psf=k, return_report=True,
                                          max_pixels=limit, **options)  # fmt: skip
-                written = write_image(
-                    dst, result, alpha=image.alpha, bit_depth=image.bit_depth,
-                    overwrite=overwrite, protect=protect,
+                kept = options.get("strength", 1.0) == 0
+                kept = kept or (report is not None and report.action != "kept")
+                out_ext = ext or (dst if dst != STDIO else src).suffix
+                if dst == STDIO and src == STDIO and ext is None:
+                    out_ext = FORMAT_EXTENSIONS[image.format]
+                written, more = write_result(
+                    None if dst == STDIO else dst, image, colour, result, kept_input=kept,
+                    ext=out_ext, quality=quality, overwrite=overwrite, protect=protect,
+                    original=original, stream=sys.stdout.buffer if dst == STDIO else None,
                 )  # fmt: skip
             except (DeblurError, ValueError, OSError) as e:
                 yield FileOutcome(src, error=_file_error(src, e))
@@ -230,9 +277,24 @@ def restore_files(
                     notes = (f"result doubtful ({report.reason}); kept the input",)
                 elif report.action != "kept":
                     notes = ("input already sharp; kept the input",)
-            yield FileOutcome(src, written=(written,), notes=notes, info=info)
+            written_files = () if written is None else (written,)
+            yield FileOutcome(src, written=written_files, notes=notes + more, info=info)
 
     return plan, run()
+
+
+def _read_input(src: Path, limit: int):
+    """``(LoadedImage, original)`` of a file or of standard input (``-``); ``original()``
+    gives the file's bytes (for copying it unchanged)."""
+    from deblur.io.read import _max_file_bytes, _read_bounded, decode_image, read_stream_bytes
+
+    if src == STDIO:
+        data = read_stream_bytes(sys.stdin.buffer, max_pixels=limit)
+        return decode_image(data, STDIO, max_pixels=limit), lambda: data
+    from deblur.io import read_image
+
+    image = read_image(src, max_pixels=limit)
+    return image, lambda: _read_bounded(src, _max_file_bytes(limit), limit)
 
 
 def _save_kernel(folder: Path, stem: str, k: Any, overwrite: bool) -> None:

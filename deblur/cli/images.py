@@ -12,7 +12,6 @@ from deblur.cli._common import (
     Boundary,
     Device,
     DeviceOpt,
-    Inputs,
     Iterations,
     MaxPixels,
     Method,
@@ -33,15 +32,46 @@ from deblur.cli._common import (
 @app.command()
 @_cli_errors
 def restore(
-    inputs: Inputs,
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="INPUT",
+            help="Image files, folders of images, glob patterns such as 'photos/*.jpg', or - "
+            "for one image on standard input.",
+            show_default=False,
+        ),
+    ],
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--output",
             "-o",
             metavar="OUT",
-            help="Output file (one input file, OUT with an image extension) or folder; "
-            "default: beside each input as STEM_deblurred.EXT.",
+            help="Output file (for one input: OUT with an image extension), - for standard "
+            "output, or a folder (existing, without an extension, or ending in /); default: "
+            "beside each input as STEM_deblurred.EXT, standard output for standard input.",
+            show_default=False,
+        ),
+    ] = None,
+    ext: Annotated[
+        str | None,
+        typer.Option(
+            "--ext",
+            metavar="FORMAT",
+            help="Format of the outputs: png, jpg, tif, webp or bmp; default: each input's "
+            "own (or OUT's extension).",
+            show_default=False,
+        ),
+    ] = None,
+    quality: Annotated[
+        int | None,
+        typer.Option(
+            "--quality",
+            min=1,
+            max=100,
+            metavar="Q",
+            help="JPEG quality, 1 to 100 (default 95); for WebP, lossy at Q (default: "
+            "lossless). Other formats are lossless.",
             show_default=False,
         ),
     ] = None,
@@ -148,13 +178,18 @@ def restore(
     device: DeviceOpt = Device(_R.device),
     threads: Threads = None,
 ) -> None:
-    """Restore blurred photos; writes images keeping their channels and bit depth."""
+    """Restore blurred photos; writes images keeping their channels, bit depth, ICC profile
+    and EXIF (orientation reset to 1). Photos with a non-sRGB profile are restored in sRGB
+    and written back in their own colours; a photo the check keeps is copied unchanged."""
     from deblur.batch import restore_files
 
     if not nsr > 0:
         raise UsageError(f"--nsr must be > 0, got {nsr}")
     if tile is not None and 0 < tile < 64:
         raise UsageError(f"--tile {tile}: tiles must be 0 (no tiling) or at least 64 px")
+    target = (ext or ("" if output in (None, "-") else Path(output).suffix)).lower().lstrip(".")
+    if quality is not None and target in ("png", "tif", "tiff", "bmp"):
+        raise UsageError(f"--quality is for JPEG and WebP outputs; {target} is lossless")
     method_name = Method(method).value
     plan, outcomes = restore_files(
         inputs, output=output, suffix=suffix, recursive=recursive, overwrite=overwrite,
@@ -162,7 +197,7 @@ def restore(
         wiener_reg=WienerReg(wiener_reg).value,
         boundary=Boundary(boundary).value, accelerate=accelerate, tile=tile,
         tile_overlap=tile_overlap, device=Device(device).value, guard=guard, strength=strength,
-        max_pixels=max_pixels, save_psf=save_psf,
+        max_pixels=max_pixels, save_psf=save_psf, ext=ext, quality=quality,
     )  # fmt: skip
     _set_threads(threads)
     if method_name == "net":

@@ -135,13 +135,25 @@ class LoadedImage:
     bit_depth : int
         Bits per sample of the file: 8 or 16.
     path : Path
-        The file that was read.
+        The file that was read (``-`` for standard input).
+    icc_profile : bytes or None
+        The file's ICC profile (see :mod:`deblur.io.metadata`), None when it has none.
+    exif : bytes or None
+        The file's EXIF block (a TIFF structure, orientation tag as in the file), or None.
+    format : str
+        The file's format from its content: ``png``, ``jpeg``, ``tiff``, ``bmp`` or ``webp``.
+    notes : tuple of str
+        Metadata that could not be carried (too large or unreadable), one line each.
     """
 
     color: np.ndarray
     alpha: np.ndarray | None
     bit_depth: int
     path: Path
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    format: str = ""
+    notes: tuple[str, ...] = ()
 
 
 def _check_extension(path: Path, what: str) -> str:
@@ -183,7 +195,9 @@ def _read_bounded(path: Path, cap: int, limit: int) -> bytes:
     return data
 
 
-def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> LoadedImage:
+def read_image(
+    path: str | os.PathLike[str], *, max_pixels: int | None = None, metadata: bool = True
+) -> LoadedImage:
     """Read a PNG, JPEG, TIFF, BMP or WebP file (8 or 16 bits; gray, RGB, with or without alpha).
 
     The file is checked before decoding: it must exist, be a non-empty regular file with a
@@ -201,13 +215,16 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
         Default: ``$DEBLUR_MAX_PIXELS`` when set, else :data:`MAX_PIXELS` (see
         :func:`max_pixels_limit`). Files larger than ``32 * max_pixels`` bytes + 64 MiB are
         refused unread.
+    metadata : bool, optional
+        Also read the ICC profile and EXIF (default True; see :mod:`deblur.io.metadata`).
 
     Returns
     -------
     LoadedImage
         ``color`` float32 ``(H, W, 1)`` or ``(H, W, 3)`` RGB in [0, 1]; ``alpha`` float32
-        ``(H, W)`` in [0, 1] or None; ``bit_depth`` 8 or 16; ``path``. 8- and 16-bit values
-        map exactly: ``v / 255`` or ``v / 65535``.
+        ``(H, W)`` in [0, 1] or None; ``bit_depth`` 8 or 16; ``path``; ``icc_profile``,
+        ``exif``, ``format`` and ``notes``. 8- and 16-bit values map exactly: ``v / 255`` or
+        ``v / 65535``. The pixels are the file's own (no colour conversion).
 
     Raises
     ------
@@ -229,7 +246,72 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     if stat.S_ISDIR(mode):
         raise _error(path, "is a folder, not an image file")
     _check_extension(path, "input")
-    data = _read_bounded(path, _max_file_bytes(limit), limit)
+    # the bytes travel in a list that _decode empties, so they are freed before the float
+    # copies are made (lower peak memory)
+    return _decode([_read_bounded(path, _max_file_bytes(limit), limit)], path, limit, metadata)
+
+
+def read_stream_bytes(stream, *, max_pixels: int | None = None) -> bytes:
+    """The bytes of one image file from a binary stream (standard input), at most
+    ``32 * max_pixels`` bytes + 64 MiB (see :func:`read_image`); decode them with
+    :func:`decode_image`.
+
+    Raises
+    ------
+    ImageError
+        The stream is a terminal, cannot be read, is empty or too large (naming ``-``).
+    """
+    limit = max_pixels_limit(max_pixels)
+    cap = _max_file_bytes(limit)
+    try:
+        tty = stream.isatty()
+    except (AttributeError, OSError, ValueError):
+        tty = False
+    if tty:
+        raise _error("-", "standard input is a terminal: pipe an image into it")
+    try:
+        data = stream.read(cap + 1)
+    except (OSError, ValueError) as exc:
+        raise _error("-", f"cannot read standard input ({_one_line(exc)})") from None
+    if not data:
+        raise _error("-", "standard input is empty (no image)")
+    if len(data) > cap:
+        raise _error("-", f"input too large (more than {cap:,} bytes): raise --max-pixels")
+    return data
+
+
+def decode_image(
+    data: bytes,
+    path: str | os.PathLike[str] = "-",
+    *,
+    max_pixels: int | None = None,
+    metadata: bool = True,
+) -> LoadedImage:
+    """Decode an image file's bytes, checked as :func:`read_image` checks a file.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    path : str or os.PathLike, optional
+        The name used in messages and kept as ``LoadedImage.path`` (default ``-``).
+    max_pixels, metadata : optional
+        As for :func:`read_image`.
+
+    Returns
+    -------
+    LoadedImage
+
+    Raises
+    ------
+    ImageError
+        Empty, not an image, corrupt, truncated, zero-size or too large (one line).
+    """
+    return _decode([data], Path(path), max_pixels_limit(max_pixels), metadata)
+
+
+def _decode(holder: list[bytes], path: Path, limit: int, metadata: bool) -> LoadedImage:
+    data = holder.pop()
     if not data:
         raise _error(path, "empty file (0 bytes)")
 
@@ -259,6 +341,11 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
         raise _error(
             path, f"not enough memory to decode {header.width}x{header.height} pixels"
         ) from None
+    meta = None
+    if metadata:
+        from deblur.io.metadata import read_metadata
+
+        meta = read_metadata(data, kind)
     del data  # the file's bytes are not needed any more (lower peak memory)
     if raw is None or raw.size == 0:
         raise _error(path, f"corrupt {kind.upper()} file (cannot decode)")
@@ -305,7 +392,9 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     if alpha_raw is not None:
         alpha = np.ascontiguousarray(_orient(alpha_raw, orientation), dtype=np.float32)
         alpha /= np.float32(scale)
-    return LoadedImage(color=color, alpha=alpha, bit_depth=bit_depth, path=path)
+    if meta is None:
+        return LoadedImage(color, alpha, bit_depth, path, format=kind)
+    return LoadedImage(color, alpha, bit_depth, path, meta.icc_profile, meta.exif, kind, meta.notes)
 
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
@@ -329,7 +418,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     ImageError
         See :func:`read_image`.
     """
-    loaded = read_image(path, max_pixels=max_pixels)
+    loaded = read_image(path, max_pixels=max_pixels, metadata=False)
     if loaded.alpha is None:
         return loaded.color[:, :, 0] if loaded.color.shape[2] == 1 else loaded.color
     color = np.broadcast_to(loaded.color, (*loaded.color.shape[:2], 3))

@@ -54,8 +54,21 @@ def _png_gray_alpha(gray: np.ndarray, alpha: np.ndarray) -> bytes:
     )
 
 
-def _encode(ext: str, color: np.ndarray, alpha: np.ndarray | None) -> bytes:
-    """Encode quantized ``color`` (H, W, 1|3) RGB and ``alpha`` (H, W) or None to file bytes."""
+def holds_profile(ext: str, bit_depth: int = 8) -> bool:
+    """Whether an output of extension ``ext`` (``.jpg``, ...) and ``bit_depth`` is written
+    with an ICC profile and EXIF: JPEG, PNG and WebP are, 8-bit TIFF is; BMP and 16-bit
+    TIFF are not (the TIFF encoder that keeps 16 bits writes no metadata)."""
+    ext = ext.lower()
+    if ext in (".tif", ".tiff"):
+        return bit_depth == 8
+    return ext in (".jpg", ".jpeg", ".png", ".webp")
+
+
+def _encode(
+    ext: str, color: np.ndarray, alpha: np.ndarray | None, quality: int | None = None
+) -> bytes:
+    """Encode quantized ``color`` (H, W, 1|3) RGB and ``alpha`` (H, W) or None to file bytes;
+    ``quality`` (1..100) for JPEG (default 95) and lossy WebP (default: lossless)."""
     gray = color.shape[2] == 1
     if gray and alpha is not None and ext == ".png":
         return _png_gray_alpha(color[:, :, 0], alpha)
@@ -69,9 +82,11 @@ def _encode(ext: str, color: np.ndarray, alpha: np.ndarray | None) -> bytes:
         array = np.concatenate([color[:, :, ::-1], alpha[:, :, None]], axis=2)
     params: list[int] = []
     if ext in (".jpg", ".jpeg"):
-        params = [cv2.IMWRITE_JPEG_QUALITY, 95]
+        params = [cv2.IMWRITE_JPEG_QUALITY, 95 if quality is None else quality]
         if hasattr(cv2, "IMWRITE_JPEG_SAMPLING_FACTOR_444"):
             params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+    elif ext == ".webp" and quality is not None:
+        params = [cv2.IMWRITE_WEBP_QUALITY, quality]
     elif ext == ".webp" and hasattr(cv2, "IMWRITE_WEBP_LOSSLESS_PRESERVE_COLOR"):
         # Lossless, and keep the colour under fully transparent pixels (alpha is not a mask).
         params = [cv2.IMWRITE_WEBP_LOSSLESS_MODE, cv2.IMWRITE_WEBP_LOSSLESS_PRESERVE_COLOR]
@@ -79,6 +94,114 @@ def _encode(ext: str, color: np.ndarray, alpha: np.ndarray | None) -> bytes:
     if not ok:
         raise cv2.error("encoder failed")
     return buffer.tobytes()
+
+
+def _encode_with(
+    ext: str,
+    color: np.ndarray,
+    alpha: np.ndarray | None,
+    quality: int | None,
+    icc: bytes | None,
+    exif: bytes | None,
+    notes: list[str],
+) -> bytes:
+    """:func:`_encode` plus the ICC profile and EXIF (orientation reset to 1) where the
+    format holds them; what is not written gets a line in ``notes``."""
+    from deblur.io import embed
+    from deblur.io.metadata import exif_for_output
+
+    height, width = color.shape[:2]
+    exif = exif_for_output(exif, width, height)
+    depth = 16 if color.dtype == np.uint16 else 8
+    if (icc is not None or exif is not None) and not holds_profile(ext, depth):
+        what = " and ".join(n for n, v in (("ICC profile", icc), ("EXIF", exif)) if v)
+        notes.append(f"{ext[1:].upper()} {depth}-bit output holds no metadata: {what} not written")
+        icc = exif = None
+    if icc is None and exif is None:
+        return _encode(ext, color, alpha, quality)
+    if ext in (".tif", ".tiff"):
+        return embed.encode_tiff(color, alpha, icc, exif)
+    data = _encode(ext, color, alpha, quality)
+    if ext in (".jpg", ".jpeg"):
+        data, more = embed.embed_jpeg(data, icc, exif)
+        notes += more
+        return data
+    if ext == ".png":
+        return embed.embed_png(data, icc, exif)
+    return embed.embed_webp(data, icc, exif, width, height, alpha is not None)
+
+
+def encode_image(
+    ext: str,
+    color: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    bit_depth: int = 8,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    quality: int | None = None,
+    notes: list[str] | None = None,
+) -> bytes:
+    """Encode an image to the bytes of a file of extension ``ext`` (``.png``, ``.jpg``, ...),
+    as :func:`write_image` writes it (same arguments); for standard output.
+
+    Raises
+    ------
+    ImageError
+        Unsupported extension, non-finite values or an encoder failure (naming ``ext``).
+    ValueError, TypeError
+        Bad shapes, ``bit_depth``, ``quality`` or dtype.
+    """
+    args = _validated("-" + ext, color, alpha, bit_depth, quality, icc_profile, exif)
+    return _encoded(*args, bit_depth, quality, icc_profile, exif, notes)
+
+
+def _validated(path, color, alpha, bit_depth, quality, icc, exif):
+    """The checked arguments of :func:`write_image`: ``(path, ext, color, alpha)``, the
+    arrays as float in [0, 1]."""
+    path = Path(path)
+    ext = _check_extension(path, "output")
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
+    whole = isinstance(quality, (int, np.integer)) and not isinstance(quality, bool)
+    if quality is not None and not (whole and 1 <= quality <= 100):
+        raise ValueError(f"quality must be a whole number from 1 to 100, got {quality!r}")
+    for name, blob in (("icc_profile", icc), ("exif", exif)):
+        if blob is not None and not isinstance(blob, (bytes, bytearray)):
+            raise TypeError(f"{name} must be bytes or None, got {type(blob).__name__}")
+    color = np.asarray(color)
+    if color.ndim == 2:
+        color = color[:, :, None]
+    if color.ndim != 3 or color.shape[2] not in (1, 3) or 0 in color.shape:
+        raise ValueError(
+            f"color must have shape (H, W), (H, W, 1) or (H, W, 3), got shape {color.shape}"
+        )
+    color = _to_unit_float(color, "color")
+    if alpha is not None:
+        alpha = np.asarray(alpha)
+        if alpha.shape != color.shape[:2]:
+            raise ValueError(
+                f"alpha must have shape (H, W) = {color.shape[:2]}, got shape {alpha.shape}"
+            )
+        alpha = _to_unit_float(alpha, "alpha")
+    for name, values in (("color", color), ("alpha", alpha)):
+        if values is not None and not np.isfinite(values).all():
+            raise _error(path, f"{name} contains NaN or infinite values; nothing written")
+    return path, ext, color, alpha
+
+
+def _encoded(path, ext, color, alpha, bit_depth, quality, icc, exif, notes) -> bytes:
+    depth = 8 if ext in _EIGHT_BIT_ONLY else bit_depth
+    if ext in _NO_ALPHA:
+        alpha = None
+    q_alpha = None if alpha is None else _quantize(alpha, depth)
+    icc = None if icc is None else bytes(icc)
+    exif = None if exif is None else bytes(exif)
+    notes = [] if notes is None else notes
+    try:
+        return _encode_with(ext, _quantize(color, depth), q_alpha, quality, icc, exif, notes)
+    except (cv2.error, OSError, ValueError) as exc:
+        raise _error(path, f"cannot encode image ({_one_line(exc)})") from None
 
 
 def _protected(path: Path, protect: Iterable[str | os.PathLike[str]]) -> bool:
@@ -106,6 +229,10 @@ def write_image(
     bit_depth: int = 8,
     overwrite: bool = False,
     protect: Iterable[str | os.PathLike[str]] = (),
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    quality: int | None = None,
+    notes: list[str] | None = None,
 ) -> Path:
     """Write an image file atomically; the format follows the extension.
 
@@ -139,6 +266,15 @@ def write_image(
     protect : iterable of str or os.PathLike, optional
         Files that must never be overwritten, whatever ``overwrite`` says (typically the
         input files). Compared by resolved path and by identity (``os.path.samefile``).
+    icc_profile : bytes, optional
+        ICC profile to embed (JPEG, PNG, WebP, 8-bit TIFF; see :func:`holds_profile`).
+    exif : bytes, optional
+        EXIF block (TIFF structure, with or without ``Exif\0\0``) to embed where the
+        format holds it, with its orientation set to 1 and its pixel size to the image's.
+    quality : int, optional
+        1..100: JPEG quality (default 95) and lossy WebP quality (default: lossless).
+    notes : list, optional
+        Receives one line for each piece of metadata the format could not hold.
 
     Returns
     -------
@@ -157,46 +293,15 @@ def write_image(
     TypeError
         Unsupported dtype (bool, signed integers, ...).
     """
-    path = Path(path)
-    ext = _check_extension(path, "output")
-    if bit_depth not in (8, 16):
-        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
-
-    color = np.asarray(color)
-    if color.ndim == 2:
-        color = color[:, :, None]
-    if color.ndim != 3 or color.shape[2] not in (1, 3) or 0 in color.shape:
-        raise ValueError(
-            f"color must have shape (H, W), (H, W, 1) or (H, W, 3), got shape {color.shape}"
-        )
-    color = _to_unit_float(color, "color")
-    if alpha is not None:
-        alpha = np.asarray(alpha)
-        if alpha.shape != color.shape[:2]:
-            raise ValueError(
-                f"alpha must have shape (H, W) = {color.shape[:2]}, got shape {alpha.shape}"
-            )
-        alpha = _to_unit_float(alpha, "alpha")
-    for name, values in (("color", color), ("alpha", alpha)):
-        if values is not None and not np.isfinite(values).all():
-            raise _error(path, f"{name} contains NaN or infinite values; nothing written")
-
+    args = _validated(path, color, alpha, bit_depth, quality, icc_profile, exif)
+    path = args[0]
     if _protected(path, protect):
         raise _error(path, "refusing to overwrite an input file")
     if path.is_dir():
         raise _error(path, "is a folder, not an image file")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{_show(path)}: already exists (use --overwrite to replace it)")
-
-    depth = 8 if ext in _EIGHT_BIT_ONLY else bit_depth
-    if ext in _NO_ALPHA:
-        alpha = None
-    try:
-        encoded = _encode(
-            ext, _quantize(color, depth), None if alpha is None else _quantize(alpha, depth)
-        )
-    except cv2.error as exc:
-        raise _error(path, f"cannot encode image ({_one_line(exc)})") from None
+    encoded = _encoded(*args, bit_depth, quality, icc_profile, exif, notes)
 
     folder = path.parent
     try:
