@@ -3,8 +3,14 @@ end to end in a real headless Chromium (skipped only where no browser is install
 
 from __future__ import annotations
 
+import base64
+import os
+import shutil
+import signal
+import subprocess
 import sys
 import time
+import urllib.request
 
 import cv2
 import numpy as np
@@ -12,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deblur.serve.app import create_app
-from tests.conftest import make_image, read_raw
+from tests.conftest import REPO, make_image, read_raw
 
 BODY = {"content-type": "application/octet-stream"}
 WIENER = {"method": "wiener", "psf": "gaussian:1.5"}
@@ -28,24 +34,27 @@ def png(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def blurred_chart(h: int = 64, w: int = 64) -> np.ndarray:
-    """Sharp edges and text, blurred by a Gaussian of sigma 1.5 (uint8 RGB)."""
+def blurred_chart(h: int = 64, w: int = 64, sigma: float = 1.5) -> np.ndarray:
+    """Stripes, shapes and a word, blurred by a Gaussian of ``sigma`` (uint8 RGB)."""
     x = np.full((h, w, 3), 235, np.uint8)
-    x[h // 4 : h // 2, w // 8 : w // 2] = (40, 90, 200)
-    cv2.circle(x, (3 * w // 4, 2 * h // 3), max(3, h // 6), (200, 60, 40), -1)
+    for i, left in enumerate(range(w // 16, w - w // 16, max(2, w // 24))):
+        if i % 2 == 0:
+            x[h // 12 : h // 4, left : left + max(1, (i % 5 + 1) * w // 200)] = 25
+    x[3 * h // 10 : h // 2, w // 12 : w // 3] = (40, 90, 200)
+    cv2.circle(x, (3 * w // 4, 2 * h // 5), max(3, h // 9), (200, 60, 40), -1)
     cv2.putText(
         x,
         "deblur",
-        (w // 10, 9 * h // 10),
+        (w // 12, 9 * h // 10),
         cv2.FONT_HERSHEY_SIMPLEX,
-        h / 160,
+        w / 150,
         (20, 20, 20),
-        max(1, h // 80),
+        max(1, w // 60),
         cv2.LINE_AA,
     )
     from deblur.psf import gaussian
 
-    y = cv2.filter2D(x.astype(np.float32), -1, gaussian(1.5), borderType=cv2.BORDER_REFLECT)
+    y = cv2.filter2D(x.astype(np.float32), -1, gaussian(sigma), borderType=cv2.BORDER_REFLECT)
     noise = np.random.default_rng(0).normal(0, 1.0, y.shape)
     return np.clip(np.round(y + noise), 0, 255).astype(np.uint8)
 
@@ -342,3 +351,151 @@ def test_serve_refuses_a_port_in_use():
     sock = _listen("127.0.0.1", 0)
     assert sock.getsockname()[0] == "127.0.0.1"  # this machine only
     sock.close()
+
+
+# --- the page, in a real browser ----------------------------------------------------------
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1000,820",
+    "--hide-scrollbars",
+]
+
+DROP = """
+const [b64, name, type] = arguments;
+const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+const transfer = new DataTransfer();
+transfer.items.add(new File([bytes], name, { type }));
+document.getElementById("drop").dispatchEvent(
+  new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+"""
+
+
+def _browser() -> tuple[str, str]:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (browser and driver):
+        pytest.skip(
+            "no headless browser: install Debian's chromium and chromium-driver "
+            "(apt-get install -y chromium chromium-driver; .ci/run does) to run this test"
+        )
+    return browser, driver
+
+
+@pytest.fixture
+def server(tmp_path):
+    """``python -m deblur serve --port 0`` in a subprocess; yields (url, its TMPDIR)."""
+    tmp = tmp_path / "server-tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp), OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deblur", "serve", "--port", "0", "--threads", "1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # printed once the socket listens
+        assert line.startswith("deblur serve: http://127.0.0.1:"), line + proc.stderr.read()
+        yield line.split()[2], tmp
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    errors = proc.stderr.read()
+    assert proc.returncode in (0, 130, -signal.SIGINT), errors  # stopped by Ctrl-C
+    assert "Traceback" not in errors, errors
+    assert list(tmp.iterdir()) == [], "the server left files in its temporary folder"
+
+
+def test_page_in_a_headless_browser(server, tmp_path):
+    browser, driver_path = _browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    url, _ = server
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    js = driver.execute_script
+    try:
+        driver.get(url)
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: d.find_element(By.ID, "limits").text)
+        assert "megapixels" in driver.find_element(By.ID, "limits").text
+        Select(driver.find_element(By.ID, "method")).select_by_value("wiener")
+        psf = driver.find_element(By.ID, "psf")
+        assert psf.is_displayed()
+        psf.clear()
+        psf.send_keys("gaussian:2")
+
+        chart = blurred_chart(280, 420, sigma=2.0)
+        js(DROP, base64.b64encode(png(chart)).decode(), "chart.png", "image/png")
+        shown = (
+            "const v = document.getElementById('viewer'), a = document.getElementById('after');"
+            "return !v.hidden && a.complete && a.naturalWidth > 0 && "
+            "document.getElementById('before').naturalWidth > 0;"
+        )
+        wait.until(lambda d: js(shown))
+        card = driver.find_element(By.CSS_SELECTOR, "#jobs li")
+        assert card.get_attribute("data-state") == "done"
+        assert "done in" in card.text and "420x280" in card.text
+        note = driver.find_element(By.ID, "note").text
+        assert note.startswith("chart.png: the check kept the result"), note
+        link = driver.find_element(By.ID, "download")
+        assert link.get_attribute("download") == "chart_deblurred.png"
+        with urllib.request.urlopen(link.get_attribute("href"), timeout=30) as r:
+            result = cv2.imdecode(np.frombuffer(r.read(), np.uint8), cv2.IMREAD_COLOR)
+        assert result.shape == (280, 420, 3)
+        assert np.abs(result.astype(int) - chart[:, :, ::-1]).mean() > 0.5  # restored
+
+        js(
+            "const s = document.getElementById('slider'); s.value = 30;"
+            "s.dispatchEvent(new Event('input'));"
+        )
+        assert "30%" in js("return document.getElementById('after').style.clipPath")
+        js(
+            "const s = document.getElementById('slider'); s.value = 50;"
+            "s.dispatchEvent(new Event('input'));"
+        )
+        js("document.activeElement.blur();")
+        shot = tmp_path / "serve.png"
+        assert driver.save_screenshot(str(shot))
+        assert shot.read_bytes().startswith(b"\x89PNG")
+        if os.environ.get("DEBLUR_SERVE_SCREENSHOT"):  # the README's picture, 256 colours
+            from PIL import Image
+
+            with Image.open(shot) as im:
+                small = im.convert("RGB").quantize(256, dither=Image.Dither.NONE)
+                small.save(os.environ["DEBLUR_SERVE_SCREENSHOT"], optimize=True)
+
+        # a file that is not an image, through the file chooser: one line on its card
+        bad = tmp_path / "notes.png"
+        bad.write_text("not a photo")
+        chooser = driver.find_element(By.ID, "files")
+        js("arguments[0].style.display = 'block';", chooser)
+        chooser.send_keys(str(bad))
+        failed = "#jobs li[data-state=failed] .error"
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, failed))
+        error = driver.find_element(By.CSS_SELECTOR, failed).text
+        assert error == "notes.png: not an image (cannot decode)", error
+        assert driver.find_element(By.ID, "viewer").get_attribute("data-job")
+    finally:
+        driver.quit()
