@@ -28,9 +28,79 @@ _NoArgsIsHelp = getattr(_cx, "NoArgsIsHelpError", ())
 _Abort = (getattr(_cx, "Abort", typer.Abort), typer.Abort)
 
 
+def _plain_metavar(param: Any) -> str:
+    """A readable placeholder for an option declared without one: N, X, PATH, a|b, TEXT."""
+    desc = getattr(param, "type_descriptor", None)  # typer >= 0.2x; click's types before
+    if desc is not None:
+        if desc.is_choice:
+            return "|".join(str(getattr(c, "value", c)) for c in desc.choices)
+        if desc.is_path:
+            return "PATH"
+        kind = desc.annotation
+        if desc.is_list and getattr(kind, "__args__", None):
+            kind = kind.__args__[0]
+        kind = getattr(kind, "__name__", "")
+    else:
+        kind = type(getattr(param, "type", None)).__name__
+        if kind == "Choice":
+            return "|".join(str(getattr(c, "value", c)) for c in param.type.choices)
+    if kind in ("int", "IntRange", "IntParamType"):
+        return "N"
+    if kind in ("float", "FloatRange", "FloatParamType"):
+        return "X"
+    return "PATH" if kind in ("Path", "PosixPath") else "TEXT"
+
+
+def _readable_help(command: Any) -> None:
+    """Help without typer's raw type labels (``<int range>``, ``<list[str]>``, ``{INPUT}``):
+    options get a plain placeholder, arguments show their name only (``INPUT...``)."""
+    for param in getattr(command, "params", ()):
+        if getattr(param, "_readable", False):
+            continue
+        param._readable = True
+        if param.param_type_name == "option":
+            if param.metavar is None and not param.is_flag and not param.count:
+                param.metavar = _plain_metavar(param)
+        elif param.param_type_name == "argument":
+            name = param.metavar or (param.name or "").upper()
+            shown = name + ("..." if param.nargs != 1 else "")
+            param.display_type_rich = lambda ctx: ""
+            param._usage_display_name = lambda shown=shown, p=param: (
+                shown if p.required else f"[{shown}]"
+            )
+
+
+_COMMAND_ORDER = ("restore", "blur", "benchmark", "serve", "train", "export", "export-onnx",
+                  "convert-checkpoint")  # fmt: skip
+
+
 class _OneLineErrors(TyperGroup):
     """Report click's own usage errors (unknown option, bad choice, missing argument) as
-    one ``error:`` line with exit status 2, like every other error of the command line."""
+    one ``error:`` line with exit status 2, like every other error of the command line;
+    and keep every command's help readable (:func:`_readable_help`)."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _readable_help(command)
+        return command
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Commands in the order a user meets them (any others after, as registered)."""
+        names = list(super().list_commands(ctx))
+        first = [n for n in _COMMAND_ORDER if n in names]
+        return first + [n for n in names if n not in first]
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list with each command's first sentence whole (wrapped, not cut)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=300)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:

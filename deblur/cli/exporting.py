@@ -30,8 +30,10 @@ def export_onnx(
         ),
     ] = True,
 ) -> None:
-    """Export the network to ONNX: input 'image' and output 'sharp', float32 (N, 3, H, W)
-    RGB in [0, 1], with N, H and W dynamic (H, W at least 16 for base).
+    """Export the network as an ONNX file, for other runtimes.
+
+    Input 'image' and output 'sharp' are float32 (N, 3, H, W), RGB in [0, 1], with N, H
+    and W dynamic (H and W at least 16 for base).
 
     The model is the network's untiled output, clipped to [0, 1] (the result check is not
     part of it). Needs the onnx package: pip install 'deblur[onnx]'.

@@ -178,9 +178,11 @@ def restore(
     device: DeviceOpt = Device(_R.device),
     threads: Threads = None,
 ) -> None:
-    """Restore blurred photos; writes images keeping their channels, bit depth, ICC profile
-    and EXIF (orientation reset to 1). Photos with a non-sRGB profile are restored in sRGB
-    and written back in their own colours; a photo the check keeps is copied unchanged."""
+    """Restore blurred photos, keeping their channels, bit depth, ICC profile and EXIF.
+
+    EXIF orientation is applied and reset to 1. A photo with a profile other than sRGB is
+    restored in sRGB and written back in its own colours with its profile; a photo the
+    check keeps (or --strength 0) is copied unchanged."""
     from deblur.batch import restore_files
 
     if not nsr > 0:
@@ -282,11 +284,11 @@ def blur(
     overwrite: Overwrite = False,
     max_pixels: MaxPixels = None,
 ) -> None:
-    """Make a blurred/sharp dataset from sharp photos: y = quantize8(clip(k * x + noise)).
+    """Make a blurred/sharp dataset from sharp photos.
 
-    Sharp copies are written as 8-bit PNG (the blur is applied to exactly those
-    values), blurred images as 8-bit PNG and kernels as float32 .npy, all reproducible
-    for a given --seed. Alpha is dropped.
+    Each blurred image is y = quantize8(clip(k * x + noise)). Sharp copies are written
+    as 8-bit PNG (the blur is applied to exactly those values), blurred images as 8-bit
+    PNG and kernels as float32 .npy, all reproducible for a given --seed. Alpha is dropped.
     """
     from deblur.batch import blur_files
 

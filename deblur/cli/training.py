@@ -111,7 +111,15 @@ def train(
         list[str] | None,
         typer.Option("--val-sharp", metavar="PATH", help="Validation photos (seeded blur)."),
     ] = None,
-    variant: Annotated[str, typer.Option("--variant", help="Network variant.")] = _T.variant,
+    variant: Annotated[
+        str,
+        typer.Option(
+            "--variant",
+            metavar="NAME",
+            help="Network variant: tiny, small, base, large, base-ctx, base-fr, base-reach, "
+            "base-fourier or base-v2 (see the README's table).",
+        ),
+    ] = _T.variant,
     steps: Annotated[
         int, typer.Option("--steps", **_b("steps"), help="Optimizer steps in all.")
     ] = _T.steps,
