@@ -177,3 +177,18 @@ def test_train_help_lists_every_variant():
     text = " ".join(r.stdout.split())
     listed = text.split("Network variant:")[1].split("(")[0]
     assert {v.strip(" ,.") for v in listed.replace(" or ", ",").split(",")} == set(VARIANTS)
+
+
+def test_batch_summary_counts_files_that_kept_the_input_once(tmp_path, photo):
+    from test_metadata import ADOBE_RGB, blurred_leaves, tagged
+
+    ring = tagged(tmp_path / "ring.png", blurred_leaves(), ADOBE_RGB, None)
+    args = ["--method", "wiener", "--psf", "gaussian:1.5", "--nsr", "1e-7"]
+    r = cli("restore", ring, photo, "-o", tmp_path / "out", *args)
+    assert r.exit_code == 0, r.stderr
+    notes = [line for line in r.stderr.splitlines() if line.startswith(str(ring))]
+    assert len(notes) == 2  # doubtful, and copied unchanged
+    assert (tmp_path / "out" / "ring.png").read_bytes() == ring.read_bytes()
+    # the smooth photo is judged already sharp: two files kept their input, four notes
+    assert len(r.stderr.splitlines()) == 5
+    assert "(2 kept the input" in r.stderr.splitlines()[-1], r.stderr

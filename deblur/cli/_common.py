@@ -324,7 +324,7 @@ def report(outcomes, total: int, verb: str) -> int:
         progress.clear()
         for note in outcome.notes:
             typer.echo(f"{outcome.source}: {note}", err=True)
-            noted += 1
+        noted += any("kept the input" in note for note in outcome.notes)
         if outcome.error:
             typer.echo(f"error: {outcome.error}", err=True)
             failed += 1
