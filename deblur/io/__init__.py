@@ -10,14 +10,28 @@ dimensions against a pixel limit, truncation), so that bad input always ends in 
 noise on stderr. EXIF orientation is applied on read. Writing is atomic: the encoded bytes go to
 a temporary file in the destination folder, which is fsynced and then moved into place.
 
+The ICC profile and EXIF are read with Pillow (:mod:`~deblur.io.metadata`, bounded and
+never trusted) and written back by :func:`write_image` where the format holds them
+(:mod:`~deblur.io.embed`); :mod:`~deblur.io.colour` restores non-sRGB photos in sRGB and
+gives the result back in the file's own colours, and :mod:`~deblur.io.results` writes a
+restore's result (or copies the input unchanged when the result is the input).
+
 The code lives in :mod:`~deblur.io.headers` (format sniffing and header parsing),
 :mod:`~deblur.io.read` and :mod:`~deblur.io.write`; :func:`as_bchw` lives in
 :mod:`deblur.layout` (re-exported here).
 """
 
 from deblur.errors import ImageError, OutputExistsError
-from deblur.io.read import IMAGE_EXTENSIONS, MAX_PIXELS, LoadedImage, load_image, read_image
-from deblur.io.write import save_image, write_image
+from deblur.io.read import (
+    IMAGE_EXTENSIONS,
+    MAX_PIXELS,
+    LoadedImage,
+    decode_image,
+    load_image,
+    read_image,
+    read_stream_bytes,
+)
+from deblur.io.write import encode_image, holds_profile, save_image, write_image
 from deblur.layout import as_bchw
 
 __all__ = [
@@ -27,7 +41,11 @@ __all__ = [
     "OutputExistsError",
     "LoadedImage",
     "read_image",
+    "decode_image",
+    "read_stream_bytes",
     "write_image",
+    "encode_image",
+    "holds_profile",
     "load_image",
     "save_image",
     "as_bchw",

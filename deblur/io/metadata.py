@@ -76,12 +76,12 @@ def read_metadata(data: bytes, kind: str) -> ImageMetadata:
     """
     if kind not in ("png", "jpeg", "tiff", "webp"):
         return ImageMetadata()
-    from PIL import Image
-
     fmt = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "webp": "WEBP"}[kind]
     notes: list[str] = []
     icc = exif = None
     try:
+        from PIL import Image
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's bomb and corrupt-EXIF warnings
             with Image.open(io.BytesIO(data), formats=[fmt]) as im:
@@ -106,9 +106,9 @@ def _short(e: BaseException) -> str:
 def _checked_icc(icc: bytes) -> tuple[bytes | None, str | None]:
     if len(icc) > MAX_ICC_BYTES:
         return None, f"ICC profile too large ({len(icc):,} bytes); dropped"
-    from PIL import ImageCms
-
     try:
+        from PIL import ImageCms
+
         ImageCms.ImageCmsProfile(io.BytesIO(icc))
     except Exception as e:  # littleCMS refused it
         return None, f"ICC profile unreadable ({_short(e)}); dropped"
@@ -120,9 +120,9 @@ def _checked_exif(exif: bytes) -> tuple[bytes | None, str | None]:
         exif = exif[len(_EXIF_HEADER) :]
     if len(exif) > MAX_EXIF_BYTES:
         return None, f"EXIF too large ({len(exif):,} bytes); dropped"
-    from PIL import Image
-
     try:
+        from PIL import Image
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             parsed = Image.Exif()
