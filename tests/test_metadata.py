@@ -161,11 +161,11 @@ def test_adobe_rgb_jpeg_comes_back_with_profile_exif_and_colours(tmp_path):
     base_got = opened(base_out)[0]
     d0 = delta_e(lab(base_got, None), lab(plain_up, None))
     shift0 = delta_e(lab(base_got, None).mean((0, 1)), lab(plain_up, None).mean((0, 1)))
-    assert d.mean() < d0.mean() + 0.6, (d.mean(), d0.mean())  # measured: 2.09 vs 1.84
-    assert shift < shift0 + 0.4, (shift, shift0)  # measured: 1.04 vs 0.94
+    assert d.mean() < d0.mean() + 0.6, (d.mean(), d0.mean())  # measured: 2.02 vs 1.78
+    assert shift < shift0 + 0.4, (shift, shift0)  # measured: 1.04 vs 0.91
     blocks = delta_e(*(lab(x, p).reshape(8, 8, 6, 8, 3).mean((1, 3))
                        for x, p in ((got, icc), (upright, ADOBE_RGB))))  # fmt: skip
-    assert blocks.max() < 2.5, blocks.max()  # 8x8-pixel means; measured: 1.68
+    assert blocks.max() < 2.5, blocks.max()  # 8x8-pixel means; measured: 1.74
     # the same pixels shown as sRGB (the profile dropped) are far off: the measure can fail
     assert delta_e(lab(got, None), lab(upright, ADOBE_RGB)).mean() > 10
 
