@@ -7,6 +7,7 @@ Heavy imports (torch, OpenCV, the network) happen inside the commands so that
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -26,6 +27,16 @@ from deblur.errors import DeblurError, UsageError, one_line
 _cx = sys.modules[typer.BadParameter.__module__]
 _NoArgsIsHelp = getattr(_cx, "NoArgsIsHelpError", ())
 _Abort = (getattr(_cx, "Abort", typer.Abort), typer.Abort)
+
+
+def _names_as_the_os_gives_them() -> None:
+    """Let standard output carry file names that are not valid UTF-8: Python holds their
+    bytes as lone surrogates, which a strict UTF-8 stream (a UTF-8 locale) refuses to write
+    after the work is done; ``surrogateescape`` writes the name's own bytes back."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(ValueError, OSError):
+                stream.reconfigure(errors="surrogateescape")
 
 
 def _plain_metavar(param: Any) -> str:
@@ -103,6 +114,7 @@ class _OneLineErrors(TyperGroup):
                 formatter.write_dl(rows)
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        _names_as_the_os_gives_them()
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:

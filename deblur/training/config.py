@@ -123,6 +123,12 @@ class TrainConfig:
         """
         if not isinstance(d, dict):
             raise TrainError("a training config must be an object of settings")
+        none = dataclasses.MISSING
+        fields = dataclasses.fields(cls)
+        required = [f.name for f in fields if f.default is none is f.default_factory]
+        required = [name for name in required if name not in d]
+        if required:
+            raise TrainError(f"missing setting(s) {', '.join(required)}")
         return cls(**check_fields(cls, d, partial=True))
 
 
