@@ -138,6 +138,19 @@ def test_restore_matches_deblur_restore(client, tmp_path):
         assert decoded.shape == (64, 64, 3)
 
 
+def test_the_uploaded_name_is_only_a_label(client):
+    r = submit(client, png(make_image(32, 32)), name="../../etc/a b.PNG", **WIENER)
+    job = wait(client, r.json()["id"])
+    assert job["download_name"] == "a b_deblurred.png"
+    (folder,) = client.app.state.jobs.root.iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "after.jpg",
+        "before.jpg",
+        "input.png",
+        "result.png",
+    ]
+
+
 def test_the_check_speaks(client):
     r = submit(client, png(make_image(64, 64)), method="rl", psf="gaussian:2")
     job = wait(client, r.json()["id"])
@@ -219,7 +232,7 @@ def test_too_large_is_refused_before_reading(tmp_path):
         data = png(make_image(64, 64, seed=3))
         assert len(data) > 1000
         r = submit(c, data, **WIENER)  # Content-Length says so: nothing is read
-        assert_one_line_error(r, 413, "photo.png: upload too large", "1,000 bytes")
+        assert_one_line_error(r, 413, f"photo.png: upload too large ({len(data):,} bytes")
         assert list(root.iterdir()) == []
 
         def chunks():  # no Content-Length: counted while streaming

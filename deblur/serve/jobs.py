@@ -147,6 +147,7 @@ class JobQueue:
         self.root = Path(tempfile.mkdtemp(prefix="deblur-serve-", dir=parent))
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._decoding = threading.Lock()  # one upload decoded at a time (bounded memory)
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._rate: dict[str, float] = {}  # seconds per pixel of the last restore, per method
         self._closed = False
@@ -194,12 +195,14 @@ class JobQueue:
                 guard=opts["guard"],
                 **self.restore_options,
             )
-            image = read_image(job.source, max_pixels=self.restore_options.get("max_pixels"))
-            job.size = image.color.shape[1], image.color.shape[0]
+            limit = self.restore_options.get("max_pixels")
+            with self._decoding:
+                image = read_image(job.source, max_pixels=limit)
+                job.size = image.color.shape[1], image.color.shape[0]
+                side = self.preview_side
+                job.before = _preview(job.folder / "before", image.color, image.alpha, side)
+                del image
             job.pixels = job.size[0] * job.size[1]
-            side = self.preview_side
-            job.before = _preview(job.folder / "before", image.color, image.alpha, side)
-            del image
         except (DeblurError, ValueError, OSError) as e:
             self.discard(job)
             raise BadUpload(job.message(e)) from None
