@@ -17,9 +17,8 @@ not answer within :data:`HANG_S` seconds counts as hung.
 
 Hypothesis runs derandomized (a fixed seed per test), without deadlines or a database;
 ``benchmarks/fuzz_long.py`` runs the same targets (:data:`TARGETS`) for longer with fresh
-seeds. The bugs it found in other modules are pinned by regression tests at the end; one
-that is still open (a ``**`` glob under two symlinks to an ancestor never ends,
-deblur/datasets.py) is drawn only by the long run (``Context.known_bugs``).
+seeds. The bugs it found in other modules are pinned by regression tests at the end (and
+in tests/test_fuzz_schemas.py: a ``**`` glob under two symlinks to an ancestor never ended).
 """
 
 from __future__ import annotations
@@ -379,7 +378,6 @@ def _checkpoint_seed() -> bytes:
 
     buf = io.BytesIO()
     state = _checkpoint_state()
-    state["scheduler"].pop("lr_lambdas", None)
     torch.save({"format": FORMAT, **state}, buf)
     return buf.getvalue()
 
@@ -641,9 +639,8 @@ if __name__ != "__main__":
     @st.composite
     def dataset_trees(draw: Any, known_bugs: bool) -> list[tuple[tuple[str, ...], str]]:
         """Folder trees of images, junk, empty files, folders, FIFOs, unreadable files and
-        symlinks (dangling, or to the root: a loop). Two loops only with ``known_bugs``:
-        a '**' glob then never ends (deblur/datasets.py uses glob.glob, which follows
-        symlinked folders)."""
+        symlinks (dangling, or to the root: loops, any number; ``known_bugs`` is unused
+        since '**' globs end under them)."""
         entry = st.tuples(
             st.lists(st.sampled_from(_TREE_NAMES), min_size=1, max_size=4).map(tuple),
             st.sampled_from(
@@ -661,11 +658,7 @@ if __name__ != "__main__":
                 ]
             ),  # fmt: skip
         )
-        entries = draw(st.lists(entry, max_size=14))
-        if not known_bugs:
-            loops = [i for i, (_, kind) in enumerate(entries) if kind == "loop"]
-            entries = [e for i, e in enumerate(entries) if i not in loops[1:]]
-        return entries
+        return draw(st.lists(entry, max_size=14))
 
     @st.composite
     def pair_lists(draw: Any) -> bytes:
