@@ -273,6 +273,14 @@ def test_hostile_metadata_is_dropped_with_a_note(tmp_path):
     out, notes = restore_one(big, tmp_path / "o2.png")
     assert any("EXIF too large" in n for n in notes), notes
     assert opened(out)[2].get(MAKE) is None
+    # a PNG whose iCCP chunk inflates to 16 MiB (a zlib bomb): Pillow stops at its bound
+    import zlib
+
+    bomb = _chunk(b"iCCP", b"p\x00\x00" + zlib.compress(b"\x00" * (16 * 2**20), 6))
+    (tmp_path / "bomb.png").write_bytes(png[:33] + bomb + png[33:])
+    out, notes = restore_one(tmp_path / "bomb.png", tmp_path / "o3.png")
+    assert any("metadata unreadable" in n for n in notes), notes
+    assert opened(out)[1] is None
     # EXIF whose first directory points outside the block
     broken = b"II*\x00" + struct.pack("<I", 10_000) + b"\x00" * 16
     assert read_metadata(png[:33] + _chunk(b"eXIf", broken) + png[33:], "png").exif is None
