@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -278,7 +279,7 @@ def test_one_restore_at_a_time(client):
 
 def test_progress_while_waiting(client, monkeypatch):
     jobs = client.app.state.jobs
-    gate = __import__("threading").Event()
+    gate = threading.Event()
     real = jobs._restore
 
     def slow(job):
@@ -418,7 +419,11 @@ def server(tmp_path):
         text=True,
     )
     try:
-        line = proc.stdout.readline()  # printed once the socket listens
+        first: list[str] = []  # the URL line, printed once the socket listens
+        reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()))
+        reader.start()
+        reader.join(120)
+        line = first[0] if first else "(nothing after 120 s)\n"
         assert line.startswith("deblur serve: http://127.0.0.1:"), line + proc.stderr.read()
         yield line.split()[2], tmp
     finally:
