@@ -235,7 +235,7 @@ def test_formats_without_metadata_get_srgb_pixels_and_a_note(tmp_path):
     pixels = photo(seed=5)
     src = tagged(tmp_path / "in.png", pixels, ADOBE_RGB, camera_exif())
     out, notes = restore_one(src, tmp_path / "out.bmp", strength=0.0)
-    assert any("holds no metadata" in n for n in notes)
+    assert any("holds no EXIF" in n for n in notes)
     assert any("written in sRGB" in n for n in notes)
     got, icc, _ = opened(out)
     assert icc is None
@@ -319,6 +319,11 @@ def test_sixteen_bit_png_keeps_its_bits_and_profile(tmp_path):
     assert raw.dtype == np.uint16
     np.testing.assert_array_equal(raw, pixels)  # untouched pixels keep all 16 bits
     assert read_image(out).icc_profile == ADOBE_RGB
-    # a 16-bit TIFF cannot hold the profile here: sRGB pixels, and a note says so
-    out_tif, notes = restore_one(src, tmp_path / "out16.tif")
-    assert any("holds no ICC profile" in n for n in notes) and read_image(out_tif).bit_depth == 16
+    # a 16-bit TIFF gets the profile too (and all 16 bits)
+    out_tif, notes = restore_one(src, tmp_path / "out16.tif", strength=0.0)
+    assert notes == ()
+    back = read_image(out_tif)
+    assert back.bit_depth == 16 and back.icc_profile == ADOBE_RGB and back.format == "tiff"
+    np.testing.assert_array_equal(np.rint(back.color * 65535).astype(np.uint16), pixels)
+    with Image.open(out_tif) as im:
+        assert im.info.get("icc_profile") == ADOBE_RGB

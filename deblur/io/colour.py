@@ -10,8 +10,8 @@ included (a plain round trip through sRGB would clip them). Pillow's littleCMS b
 converts 8-bit RGB only, so ``T`` runs on 8-bit values; for 16-bit files the change is
 carried at 8-bit precision (the pixels it does not touch keep all 16 bits).
 
-When the output format cannot hold a profile (BMP, 16-bit TIFF), the sRGB result is written
-without one (an untagged file is read as sRGB), with a note. A profile that already is sRGB
+When the output format cannot hold a profile (BMP), the sRGB result is written without one
+(an untagged file is read as sRGB), with a note. A profile that already is sRGB
 (its conversion to sRGB moves no 8-bit colour by more than one level), and the profile of a
 gray image, are written back as they are and nothing is converted. A profile of another
 colour space than the image's (a CMYK profile on an RGB file, say) is dropped with a note.

@@ -1,5 +1,6 @@
 """Putting an ICC profile and EXIF into encoded JPEG, PNG and WebP bytes (our own encoder's
-output), and encoding TIFF with them through Pillow.
+output), encoding 8-bit TIFF with them through Pillow, and adding an ICC profile to a 16-bit
+TIFF from our encoder.
 
 The segments and chunks are the standard ones: JPEG ``APP1`` ``Exif`` and ``APP2``
 ``ICC_PROFILE`` (the profile split over as many segments as it needs), PNG ``iCCP`` and
@@ -130,3 +131,30 @@ def encode_tiff(
     except (RuntimeError, TypeError, KeyError, struct.error) as exc:  # Pillow's encoder
         raise ValueError(f"TIFF encoder failed ({exc})") from None
     return buf.getvalue()
+
+
+def embed_tiff_icc(data: bytes, icc: bytes) -> bytes:
+    """A classic TIFF from our encoder with an ``ICCProfile`` tag (34675) added: the profile
+    and a copy of the first directory, with the new tag, are appended, and the header
+    points at the copy. The old directory's entries are copied as they are (their offsets
+    point into the unchanged file). Raises ValueError for any other layout."""
+    order = {b"II": "<", b"MM": ">"}.get(data[:2])
+    if order is None or struct.unpack_from(order + "H", data, 2)[0] != 42:
+        raise ValueError("not a classic TIFF")
+    first = struct.unpack_from(order + "I", data, 4)[0]
+    count = struct.unpack_from(order + "H", data, first)[0]
+    entries = [data[first + 2 + 12 * i : first + 14 + 12 * i] for i in range(count)]
+    following = struct.unpack_from(order + "I", data, first + 2 + 12 * count)[0]
+    out = bytearray(data)
+    out += b"\x00" * (len(out) & 1)  # word alignment
+    icc_at = len(out)
+    out += icc + b"\x00" * (len(icc) & 1)
+    tags = {struct.unpack_from(order + "H", e)[0]: e for e in entries}
+    tags[34675] = struct.pack(order + "HHII", 34675, 7, len(icc), icc_at)  # UNDEFINED bytes
+    ifd_at = len(out)
+    out += struct.pack(order + "H", len(tags))
+    for tag in sorted(tags):
+        out += tags[tag]
+    out += struct.pack(order + "I", following)
+    struct.pack_into(order + "I", out, 4, ifd_at)
+    return bytes(out)
