@@ -327,3 +327,27 @@ def test_sixteen_bit_png_keeps_its_bits_and_profile(tmp_path):
     np.testing.assert_array_equal(np.rint(back.color * 65535).astype(np.uint16), pixels)
     with Image.open(out_tif) as im:
         assert im.info.get("icc_profile") == ADOBE_RGB
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".tif", ".webp"])
+@pytest.mark.parametrize("quality", [None, 60])
+def test_write_image_embeds_what_it_is_given(tmp_path, ext, quality):
+    """The library call, with or without alpha, lossy or not, EXIF given with its
+    ``Exif\\0\\0`` prefix (as Pillow makes it) or without."""
+    from deblur.io import write_image
+
+    rng = np.random.default_rng(0)
+    color, alpha = rng.random((20, 30, 3), np.float32), rng.random((20, 30), np.float32)
+    raw = camera_exif(orientation=8).tobytes()
+    for n, (blob, a) in enumerate([(raw, None), (raw[6:], alpha)]):
+        q = quality if ext in (".jpg", ".webp") else None
+        path = write_image(tmp_path / f"x{n}{ext}", color, alpha=a, icc_profile=ADOBE_RGB,
+                           exif=blob, quality=q)  # fmt: skip
+        with Image.open(path) as im:
+            im.load()
+            exif = im.getexif()
+            assert im.info.get("icc_profile") == ADOBE_RGB
+            assert exif[MAKE] == "Canon" and exif[ORIENTATION] == 1
+            assert exif.get_ifd(EXIF_IFD)[LENS] == "RF 50mm F1.2"
+            assert im.size == (30, 20)
+        assert (read_image(path).alpha is not None) == (a is not None and ext != ".jpg")

@@ -195,10 +195,13 @@ def _patched(exif: bytes, width: int, height: int) -> bytes:
 
 
 def exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | None:
-    """The EXIF block to write with an upright ``width`` x ``height`` result: orientation 1,
-    Exif pixel dimensions updated (see the module docstring); None when there is none."""
+    """The EXIF block (with or without ``Exif\\0\\0``) to write with an upright ``width`` x
+    ``height`` result: orientation 1, Exif pixel dimensions updated (see the module
+    docstring), as a TIFF structure; None when there is none or it is malformed."""
     if exif is None:
         return None
+    if exif.startswith(_EXIF_HEADER):
+        exif = exif[len(_EXIF_HEADER) :]
     try:
         return _patched(exif, width, height)
     except (struct.error, ValueError):

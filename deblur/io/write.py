@@ -112,7 +112,9 @@ def _encode_with(
     from deblur.io.metadata import exif_for_output
 
     height, width = color.shape[:2]
-    exif = exif_for_output(exif, width, height)
+    given, exif = exif is not None, exif_for_output(exif, width, height)
+    if given and exif is None:
+        notes.append("EXIF malformed: not written")
     depth = 16 if color.dtype == np.uint16 else 8
     if icc is not None and not holds_profile(ext, depth):
         notes.append(f"{ext[1:].upper()} output holds no ICC profile: not written")
