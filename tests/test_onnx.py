@@ -82,7 +82,6 @@ def test_model_metadata_and_dynamic_axes(base_onnx):
     assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, "height", "width"]
 
 
-@needs_onnx
 def test_fourier_network_is_refused_in_one_line(tmp_path):
     weights = save_weights(build_model("base-fourier"), tmp_path / "f.safetensors")
     r = runner.invoke(app, ["export-onnx", str(weights), str(tmp_path / "f.onnx")])
@@ -91,6 +90,23 @@ def test_fourier_network_is_refused_in_one_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "fourier" in lines[0]
     assert not (tmp_path / "f.onnx").exists()
     assert list(tmp_path.iterdir()) == [weights]  # no temporary left behind
+
+
+def test_without_onnx_the_export_says_how_to_install_it(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx" or name.startswith("onnx."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    r = runner.invoke(app, ["export-onnx", str(default_weights_path()), str(tmp_path / "m.onnx")])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error: ") and "pip install 'deblur[onnx]'" in r.stderr
+    assert not (tmp_path / "m.onnx").exists()
 
 
 @pytest.mark.parametrize(

@@ -117,14 +117,14 @@ def export_onnx(
         raise UsageError(f"{out}: is a folder, not a .onnx file")
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out}: already exists (use --overwrite to replace it)")
-    try:
-        import onnx
-    except ImportError:
-        raise UsageError(f"export-onnx needs the onnx package: {_INSTALL}") from None
     net = _model(weights)
     why = onnx_ready(net)
     if why is not None:
         raise WeightsError(f"{weights if not isinstance(weights, nn.Module) else 'model'}: {why}")
+    try:
+        import onnx
+    except ImportError:
+        raise UsageError(f"export-onnx needs the onnx package: {_INSTALL}") from None
     wrapped = _Exported(net.to("cpu").eval()).eval()
     example = torch.rand(1, net.cfg.channels, 2 * net.cfg.multiple + 5, 3 * net.cfg.multiple + 7)
     axes = {0: "batch", 2: "height", 3: "width"}
