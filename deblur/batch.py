@@ -227,7 +227,7 @@ def restore_files(
     def run() -> Iterator[FileOutcome]:
         from deblur.api import restore
         from deblur.io.colour import plan_colour
-        from deblur.io.results import FORMAT_EXTENSIONS, write_result
+        from deblur.io.results import FORMAT_EXTENSIONS, read_input, write_result
         from deblur.psf import load_psf
 
         protect = tuple(src for src, _ in plan)
@@ -239,7 +239,7 @@ def restore_files(
                     raise DeblurError(f"{dst}: is an input file; refusing to overwrite it")
                 if dst != STDIO and dst.exists() and not overwrite:
                     raise DeblurError(f"{dst}: exists (use --overwrite to replace it)")
-                image, original = _read_input(src, limit)
+                image, original = read_input(src, limit, sys.stdin.buffer if src == STDIO else None)
                 colour = plan_colour(image.color, image.icc_profile)  # sRGB to work on
                 k = kernel
                 if psf_dir is not None:
@@ -281,20 +281,6 @@ def restore_files(
             yield FileOutcome(src, written=written_files, notes=notes + more, info=info)
 
     return plan, run()
-
-
-def _read_input(src: Path, limit: int):
-    """``(LoadedImage, original)`` of a file or of standard input (``-``); ``original()``
-    gives the file's bytes (for copying it unchanged)."""
-    from deblur.io.read import _max_file_bytes, _read_bounded, decode_image, read_stream_bytes
-
-    if src == STDIO:
-        data = read_stream_bytes(sys.stdin.buffer, max_pixels=limit)
-        return decode_image(data, STDIO, max_pixels=limit), lambda: data
-    from deblur.io import read_image
-
-    image = read_image(src, max_pixels=limit)
-    return image, lambda: _read_bounded(src, _max_file_bytes(limit), limit)
 
 
 def _save_kernel(folder: Path, stem: str, k: Any, overwrite: bool) -> None:

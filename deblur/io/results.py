@@ -1,8 +1,10 @@
-"""Writing a restore's result: in the file's own colours, with its ICC profile and EXIF, or
+"""A restore's input and result: reading a file or standard input (keeping a way back to its
+bytes), and writing the result in the file's own colours, with its ICC profile and EXIF, or
 the input file copied unchanged when the result is the input.
 
-:func:`write_result` is the last step of ``deblur restore`` for one image (a file or
-standard output); :func:`output_ext` normalises ``--ext``.
+:func:`read_input` and :func:`write_result` are the first and last steps of ``deblur
+restore`` for one image (a file or standard input/output); :func:`output_ext` normalises
+``--ext``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from deblur.atomic import atomic_write
 from deblur.errors import OutputExistsError, UsageError
 from deblur.io._util import _error, _one_line, _show
 from deblur.io.colour import ColourPlan
-from deblur.io.read import IMAGE_EXTENSIONS, LoadedImage
+from deblur.io.read import (
+    IMAGE_EXTENSIONS,
+    LoadedImage,
+    _max_file_bytes,
+    _read_bounded,
+    decode_image,
+    read_image,
+    read_stream_bytes,
+)
 from deblur.io.write import _protected, encode_image, holds_profile, write_image
 
-__all__ = ["FORMAT_EXTENSIONS", "output_ext", "write_result"]
+__all__ = ["FORMAT_EXTENSIONS", "output_ext", "read_input", "write_result"]
 
 FORMAT_EXTENSIONS: dict[str, str] = {
     "png": ".png", "jpeg": ".jpg", "tiff": ".tif", "bmp": ".bmp", "webp": ".webp",
@@ -45,6 +55,31 @@ def output_ext(ext: str) -> str:
         choices = ", ".join(sorted(e[1:] for e in IMAGE_EXTENSIONS))
         raise UsageError(f"--ext {ext[:20]!r}: not an image format; choose one of {choices}")
     return text
+
+
+def read_input(
+    src: Path, max_pixels: int, stdin: BinaryIO | None = None
+) -> tuple[LoadedImage, Callable[[], bytes]]:
+    """Read one input: a file, or standard input when ``src`` is ``-``.
+
+    Returns
+    -------
+    image : LoadedImage
+        As :func:`~deblur.io.read_image` reads it (metadata included).
+    original : callable
+        Returns the file's bytes (read again from a file; kept for standard input), for
+        copying it unchanged.
+
+    Raises
+    ------
+    ImageError
+        As :func:`~deblur.io.read_image` and :func:`~deblur.io.read_stream_bytes`.
+    """
+    if src == Path("-"):
+        data = read_stream_bytes(stdin, max_pixels=max_pixels)
+        return decode_image(data, src, max_pixels=max_pixels), lambda: data
+    image = read_image(src, max_pixels=max_pixels)
+    return image, lambda: _read_bounded(src, _max_file_bytes(max_pixels), max_pixels)
 
 
 def write_result(
