@@ -58,7 +58,7 @@ def make_batch(photos, bank, batch, patch, rng) -> tuple[torch.Tensor, torch.Ten
     1% Gaussian noise, 8-bit quantised: blurred, sharp ``(B, 3, patch, patch)``."""
     m = max(k.shape[0] for k in bank) // 2
     side = patch + 2 * m
-    crops, kern = [], []
+    crops, kern, idx = [], [], []
     for _ in range(batch):
         im = photos[rng.integers(len(photos))]
         y0 = rng.integers(im.shape[0] - side + 1)
@@ -68,17 +68,33 @@ def make_batch(photos, bank, batch, patch, rng) -> tuple[torch.Tensor, torch.Ten
         if rng.uniform() < 0.5:
             c = c[:, ::-1]
         crops.append(torch.from_numpy(np.ascontiguousarray(c)).permute(2, 0, 1))
-        k = bank[rng.integers(len(bank))]
+        k_i = int(rng.integers(len(bank)))
+        k = bank[k_i]
         kk = np.zeros((2 * m + 1, 2 * m + 1), np.float32)
         o = m - k.shape[0] // 2
         kk[o : o + k.shape[0], o : o + k.shape[1]] = k
         kern.append(torch.from_numpy(kk[::-1, ::-1].copy()))  # flipped: conv2d correlates
+        idx.append(k_i)
     x = torch.stack(crops)
     w = torch.stack(kern)[:, None].repeat_interleave(3, 0)
     y = F.conv2d(x.reshape(1, -1, side, side), w, groups=3 * batch).reshape(batch, 3, patch, patch)
     y = y + 0.01 * torch.from_numpy(rng.standard_normal(y.shape).astype(np.float32))
     y = torch.round(y.clamp(0, 1) * 255) / 255
-    return y, x[..., m : m + patch, m : m + patch].contiguous()
+    return y, x[..., m : m + patch, m : m + patch].contiguous(), torch.tensor(idx)
+
+
+def spectrum_targets(bank) -> torch.Tensor:
+    """Auxiliary targets: each PSF's log power spectrum on a 32x32 grid, 2x2-binned and
+    standardised over the bank (``(len(bank), 16 * 9)``)."""
+    out = []
+    for k in bank:
+        p = torch.zeros(32, 32)
+        p[: k.shape[0], : k.shape[1]] = torch.from_numpy(k)
+        pw = torch.fft.rfft2(p).abs().pow(2)[None, None, :, :16]
+        pw = torch.cat([pw, torch.fft.rfft2(p).abs().pow(2)[None, None, :, 16:17]], -1)
+        out.append(F.avg_pool2d(torch.log(pw + 1e-3), 2, ceil_mode=True).reshape(-1))
+    t = torch.stack(out)
+    return (t - t.mean(0)) / t.std(0).clamp_min(1e-3)  # standardised per bin over the bank
 
 
 def loss_fn(out, scales, sharp) -> torch.Tensor:
@@ -108,6 +124,14 @@ def main() -> None:
         action="store_true",
         help="count the budget in CPU seconds of this process / threads (fair under load)",
     )
+    ap.add_argument(
+        "--aux",
+        type=float,
+        default=0.0,
+        help="weight of an auxiliary loss: the PSF's binned log power spectrum predicted from "
+        "the Fourier block's pooled features (training only; needs a fourier variant)",
+    )
+    ap.add_argument("--init", default=None, help="start from a pilot's model.pt (curriculum)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -146,7 +170,17 @@ def main() -> None:
     base_psnr, wiener_psnr = vpsnr(vy), vpsnr(wiener)
     print(f"val input {base_psnr:.3f} dB, per-kernel Wiener {wiener_psnr - base_psnr:+.3f} dB")
     model = build_model(args.variant)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    if args.init:
+        model.load_state_dict(torch.load(args.init, weights_only=True))
+    params = list(model.parameters())
+    if args.aux:
+        targets = spectrum_targets(bank)
+        hidden = model.fourier.mix.in_channels
+        aux_head = torch.nn.Linear(2 * hidden, targets.shape[1])
+        params += list(aux_head.parameters())
+        seen = []
+        model.fourier.features.register_forward_hook(lambda mod, inp, out: seen.append(out))
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(args.seed)
     budget = args.minutes * 60
     rows, step, train_s, t0 = [], 0, 0.0, time.perf_counter()
@@ -173,9 +207,15 @@ def main() -> None:
         )
         for g in opt.param_groups:
             g["lr"] = lr
-        y, x = make_batch(photos, bank, args.batch, args.patch, rng)
+        y, x, kidx = make_batch(photos, bank, args.batch, args.patch, rng)
+        if args.aux:
+            seen.clear()
         o, scales = model(y, return_scales=True)
         loss = loss_fn(o, scales, x)
+        if args.aux:  # finest level's features, pooled over the crop (uniform blur)
+            f = seen[0]
+            desc = torch.cat([f.mean(dim=(2, 3)), f.std(dim=(2, 3))], 1)
+            loss = loss + args.aux * F.mse_loss(aux_head(desc), targets[kidx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -205,6 +245,8 @@ def main() -> None:
         "seed": args.seed,
         "minutes": args.minutes,
         "cpu_clock": args.cpu_clock,
+        "init": args.init,
+        "aux": args.aux,
         "threads": args.threads,
         "steps": step,
         "wall_s": round(time.perf_counter() - t0, 1),

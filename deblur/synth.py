@@ -16,6 +16,7 @@ float32 summing to 1 in convolution orientation.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ import numpy as np
 __all__ = [
     "BlurConfig",
     "PairParams",
+    "bank_shake",
     "dead_leaves",
     "draw_pair_params",
     "linear_to_srgb",
@@ -33,6 +35,10 @@ __all__ = [
     "srgb_to_linear",
     "synthesize_pair",
 ]
+
+
+#: Seed of the fixed camera-shake bank (:func:`bank_shake`).
+BANK_SEED = 20261203
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
@@ -113,6 +119,10 @@ class BlurConfig:
     p_sharp : probability of no blur at all (the identity PSF; noise is still added), so
         the network learns to leave sharp content alone. Drawn only when above 0, so a
         config without it draws the same PSFs as before it existed.
+    shake_bank : when above 0, camera shakes come from a fixed bank of this many PSFs
+        (sizes uniform in ``shake_size``; entry ``i`` is a pure function of ``i`` and the
+        size range, :func:`bank_shake`) instead of a fresh trajectory each time: the first
+        stage of a curriculum on kernel diversity. 0 (fresh shakes) draws as before.
 
     Each field's metadata is its schema (bounds ``ge``/``gt``/``le``/``lt`` of every
     number, ``ordered`` (min, max) pairs, ``positive_sum``), checked by
@@ -131,6 +141,7 @@ class BlurConfig:
     p_linear: float = _f(0.5, ge=0, le=1)
     p_saturate: float = _f(0.3, ge=0, le=1)
     p_sharp: float = _f(0.0, ge=0, le=1)
+    shake_bank: int = _f(0, ge=0, le=100_000)
 
     @property
     def margin(self) -> int:
@@ -153,12 +164,24 @@ def random_psf(rng: np.random.Generator, cfg: BlurConfig = BlurConfig()) -> np.n
     kind = rng.choice(4, p=np.asarray(cfg.mixture) / sum(cfg.mixture))
     if kind == 0:
         lo, hi = cfg.shake_size
+        if cfg.shake_bank > 0:
+            return bank_shake(int(rng.integers(cfg.shake_bank)), lo, hi).copy()
         return psflib.camera_shake(int(rng.integers(lo, hi + 1)), rng)
     if kind == 1:
         return psflib.motion(float(rng.uniform(*cfg.motion_length)), float(rng.uniform(0, 180)))
     if kind == 2:
         return psflib.disk(float(rng.uniform(*cfg.disk_radius)))
     return psflib.gaussian(float(rng.uniform(*cfg.gaussian_sigma)))
+
+
+@functools.lru_cache(maxsize=1024)
+def bank_shake(index: int, lo: int, hi: int) -> np.ndarray:
+    """Entry ``index`` of the fixed camera-shake bank over sizes ``[lo, hi]``: a ``(s, s)``
+    float32 PSF summing to 1, the same in every process (seeded by the arguments only)."""
+    from deblur import psf as psflib
+
+    rng = np.random.default_rng([BANK_SEED, index, lo, hi])
+    return psflib.camera_shake(int(rng.integers(lo, hi + 1)), rng)
 
 
 def synthesize_pair(

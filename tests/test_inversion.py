@@ -129,3 +129,41 @@ def test_inversion_index_tells_an_inverter_from_one_filter():
     ideal = dg.inversion_index(oracle, photos, k1, k2, patch=128)
     assert abs(fixed["index"]) < 0.15  # 0.08 measured: estimation error on small crops
     assert ideal["index"] > 0.5
+
+
+def test_local_spectra_see_the_blur():
+    from skimage import data
+
+    b = FourierDeconv(3, basis=2, support=9, spectral=16)
+    im = torch.from_numpy(np.ascontiguousarray(data.astronaut()[:128, :128], np.float32) / 255)
+    x = im.permute(2, 0, 1)[None]
+    f = b.local_spectra(x)
+    assert f.shape == (1, 8 * 5, 32, 32) and torch.isfinite(f).all()
+    blurred = psflib.blur(x, psflib.motion(9, 0.0), boundary="reflect")
+    g = b.local_spectra(blurred)
+    # a horizontal motion blur removes high horizontal frequencies: lower log power there
+    hi = f.reshape(8, 5, 32, 32)[:, -1].mean()
+    hi_blurred = g.reshape(8, 5, 32, 32)[:, -1].mean()
+    assert hi_blurred < hi - 1.0
+    # the spectra are normalised: a change of contrast does not change them
+    assert torch.allclose(b.local_spectra(0.5 * x), f, atol=1e-2)
+
+
+def test_spectral_fourier_network_round_trips(tmp_path):
+    cfg = NetConfig(
+        width=8,
+        scales=2,
+        unshuffle=2,
+        res_blocks=1,
+        ird_units=1,
+        fuse_width=4,
+        fourier=2,
+        fourier_support=7,
+        fourier_spectral=8,
+    )
+    torch.manual_seed(0)
+    m = MultiScaleNet(cfg).eval()
+    back = load_weights(save_weights(m, tmp_path / "s.safetensors"))
+    x = torch.rand(1, 3, 30, 38)
+    with torch.no_grad():
+        assert torch.equal(m(x), back(x)) and torch.isfinite(m(x)).all()

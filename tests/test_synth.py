@@ -112,3 +112,15 @@ def test_p_sharp_draws_the_identity_and_leaves_other_draws_alone():
         for s in range(200)
     )
     assert 70 < n_id < 130
+
+
+def test_shake_bank_draws_from_a_fixed_set_of_psfs():
+    cfg = synth.BlurConfig(mixture=(1, 0, 0, 0), shake_size=(7, 15), shake_bank=4)
+    rng = np.random.default_rng(0)
+    drawn = {synth.random_psf(rng, cfg).tobytes() for _ in range(40)}
+    assert len(drawn) == 4  # 40 draws, 4 distinct PSFs
+    again = {synth.bank_shake(i, 7, 15).tobytes() for i in range(4)}
+    assert drawn == again  # the bank is a pure function of (index, sizes)
+    fresh = synth.BlurConfig(mixture=(1, 0, 0, 0), shake_size=(7, 15))
+    rng = np.random.default_rng(0)
+    assert len({synth.random_psf(rng, fresh).tobytes() for _ in range(10)}) == 10

@@ -45,6 +45,9 @@ VARIANTS: dict[str, NetConfig] = {
     "base-reach": NetConfig(width=48, res_blocks=4, ird_units=3, ird_reach=(2, 3, 4)),
     # ``base`` with the image-dependent Fourier inverse (issue 18; trained from scratch)
     "base-fourier": NetConfig(width=48, res_blocks=4, ird_units=3, fourier=16),
+    "base-fourier-spec": NetConfig(
+        width=48, res_blocks=4, ird_units=3, fourier=16, fourier_spectral=32
+    ),
     "base-v2": NetConfig(
         width=48, res_blocks=4, ird_units=3, context=32, full_res=16, ird_reach=(2, 3, 4)
     ),

@@ -152,6 +152,12 @@ class FourierDeconv(nn.Module):
     blur is inferred from a local region, never from statistics of the whole photo, so
     tiled and untiled inference see the same thing up to the tiles' overlap).
 
+    With ``spectral = S > 0`` the weights are predicted instead from local spectra: the log
+    power spectrum of the luminance in an ``S x S`` Hann window centred on every point of the
+    1/4-resolution grid (normalised to zero mean over frequency, so that contrast does not
+    matter, and binned 2x2), mapped by 1x1 convolutions. A blur multiplies the spectrum by
+    the PSF's, so the blur is an additive pattern in these features, easy to read off.
+
     For fixed weights ``a`` this is a linear, shift-variant operator on ``y``; the weights
     depend on the image, so the network can apply the inverse of the blur it sees without
     ever taking or producing a kernel. The filters start at zero, so the block starts as
@@ -159,19 +165,43 @@ class FourierDeconv(nn.Module):
     """
 
     def __init__(
-        self, channels: int, basis: int, support: int, hidden: int = 32, window: int = 9
+        self,
+        channels: int,
+        basis: int,
+        support: int,
+        hidden: int = 32,
+        window: int = 9,
+        spectral: int = 0,
     ) -> None:
         super().__init__()
         if support % 2 == 0:
             raise ValueError("support must be odd")
-        self.support, self.window = support, window
+        if spectral % 4:
+            raise ValueError("spectral window must be a multiple of 4")
+        self.support, self.window, self.spectral = support, window, spectral
         self.filters = nn.Parameter(torch.zeros(basis, 1, support, support))
-        self.features = nn.Sequential(
-            conv3x3(16 * channels, hidden),
-            nn.ReLU(inplace=True),
-            conv3x3(hidden, hidden),
-            nn.ReLU(inplace=True),
-        )
+        if spectral:
+            bins = (spectral // 2) * (spectral // 4 + 1)
+            self.features = nn.Sequential(
+                nn.Conv2d(bins, hidden, 1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(hidden, hidden, 1),
+                nn.ReLU(inplace=True),
+            )
+            self.register_buffer(
+                "hann",
+                torch.hann_window(spectral, periodic=False).outer(
+                    torch.hann_window(spectral, periodic=False)
+                ),
+                persistent=False,
+            )
+        else:
+            self.features = nn.Sequential(
+                conv3x3(16 * channels, hidden),
+                nn.ReLU(inplace=True),
+                conv3x3(hidden, hidden),
+                nn.ReLU(inplace=True),
+            )
         self.mix = nn.Conv2d(hidden, basis, 1)
         nn.init.normal_(self.mix.weight, std=0.01)
         nn.init.constant_(self.mix.bias, 1.0 / basis)
@@ -182,10 +212,32 @@ class FourierDeconv(nn.Module):
         F = torch.nn.functional
         h, w = y.shape[-2:]
         y = F.pad(y, (0, -w % 4, 0, -h % 4), mode="replicate")
-        f = self.features(F.pixel_unshuffle(y, 4))
+        f = self.features(self.local_spectra(y) if self.spectral else F.pixel_unshuffle(y, 4))
         w = self.window
         f = torch.nn.functional.avg_pool2d(f, w, stride=1, padding=w // 2, count_include_pad=False)
         return self.mix(f)
+
+    def local_spectra(self, y: torch.Tensor) -> torch.Tensor:
+        """Binned local log power spectra ``(B, bins, H / 4, W / 4)`` of the luminance of
+        ``y`` ``(B, C, H, W)`` (``H, W`` multiples of 4), one per point of the 1/4 grid."""
+        F = torch.nn.functional
+        s, (h, w) = self.spectral, y.shape[-2:]
+        lum = y.mean(dim=1, keepdim=True)
+        mode = "reflect" if s // 2 < min(h, w) else "replicate"
+        lum = F.pad(lum, (s // 2, s // 2 - 1, s // 2, s // 2 - 1), mode=mode)
+        patches = F.unfold(lum, s, stride=4)  # (B, s * s, h / 4 * w / 4)
+        n = patches.shape[-1]
+        patches = patches.transpose(1, 2).reshape(-1, s, s)
+        patches = patches - patches.mean(dim=(1, 2), keepdim=True)
+        power = torch.fft.rfft2(patches * self.hann).abs().pow(2)
+        logp = torch.log(power + 1e-8)
+        logp = logp - logp.mean(dim=(1, 2), keepdim=True)
+        binned = F.avg_pool2d(logp[:, None], 2, ceil_mode=True)  # (B * n, 1, s/2, s/4 + 1)
+        return (
+            binned.reshape(y.shape[0], n, -1)
+            .transpose(1, 2)
+            .reshape(y.shape[0], -1, h // 4, w // 4)
+        )
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         from deblur.psf.fourier import fft_shape, psf_to_otf

@@ -66,6 +66,8 @@ class NetConfig:
     ird_reach : dilation of each unit of a second, dilated IRD chain (empty = none).
     fourier : filters of the image-dependent Fourier inverse (0 = none).
     fourier_support : side in pixels of each of those filters (odd).
+    fourier_spectral : window of the local spectra the Fourier inverse's weights are
+        predicted from (a multiple of 4; 0 = from a small CNN on the pixels).
     """
 
     channels: int = 3
@@ -80,6 +82,7 @@ class NetConfig:
     ird_reach: tuple[int, ...] = ()
     fourier: int = 0
     fourier_support: int = 31
+    fourier_spectral: int = 0
 
     def __post_init__(self) -> None:  # JSON gives lists
         object.__setattr__(self, "ird_reach", tuple(int(d) for d in self.ird_reach))
@@ -99,6 +102,8 @@ class NetConfig:
                 del d[key]
         if not self.fourier:
             del d["fourier_support"]
+        if not self.fourier_spectral:
+            del d["fourier_spectral"]
         return d
 
 
@@ -173,7 +178,11 @@ class MultiScaleNet(nn.Module):
         )
         self.full_res = FullResHead(cfg.channels, cfg.full_res) if cfg.full_res else None
         self.fourier = (
-            FourierDeconv(cfg.channels, cfg.fourier, cfg.fourier_support) if cfg.fourier else None
+            FourierDeconv(
+                cfg.channels, cfg.fourier, cfg.fourier_support, spectral=cfg.fourier_spectral
+            )
+            if cfg.fourier
+            else None
         )
 
     def _check_and_pad(self, x: torch.Tensor) -> torch.Tensor:

@@ -150,7 +150,7 @@ def _shape_problem(listed: dict[str, tuple], expected: dict[str, tuple[int, ...]
 _CONFIG_BOUNDS = {"channels": (1, 4), "width": (1, 1024), "scales": (1, 8), "unshuffle": (1, 8),
                   "res_blocks": (0, 64), "ird_units": (1, 64), "fuse_width": (1, 1024),
                   "context": (0, 1024), "full_res": (0, 256), "fourier": (0, 64),
-                  "fourier_support": (1, 63)}  # fmt: skip
+                  "fourier_support": (1, 63), "fourier_spectral": (0, 64)}  # fmt: skip
 #: Most parameters a network read from a file may have (80 MB in fp32; the largest
 #: variant has under 1 M): bounds what a hostile config can make us allocate.
 MAX_PARAMETERS = 20_000_000
@@ -167,7 +167,7 @@ def checked_net_config(raw: object) -> NetConfig:
     -------
     NetConfig
         Every field known, an integer within :data:`_CONFIG_BOUNDS` (``fourier_support``
-        odd, ``ird_reach`` at most 16 dilations in 1..16), and a network of at most
+        odd, ``fourier_spectral`` a multiple of 4, ``ird_reach`` at most 16 dilations in 1..16), and a network of at most
         :data:`MAX_PARAMETERS` parameters.
 
     Raises
@@ -188,6 +188,7 @@ def checked_net_config(raw: object) -> NetConfig:
             lo, hi = _CONFIG_BOUNDS[key]
             ok = type(value) is int and lo <= value <= hi
             ok = ok and (key != "fourier_support" or value % 2 == 1)
+            ok = ok and (key != "fourier_spectral" or value % 4 == 0)
         if not ok:
             raise ValueError(f"{key}={str(value)[:40]} is out of bounds")
     cfg = NetConfig(**raw)
