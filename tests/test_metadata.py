@@ -25,8 +25,9 @@ def _s15(v: float) -> bytes:
     return struct.pack(">i", round(v * 65536))
 
 
-def matrix_profile(desc: str, red, green, blue, gamma: float) -> bytes:
-    """An ICC v2 display profile of three colorants (D50 XYZ) and one gamma curve."""
+def matrix_profile(desc: str, red, green, blue, gamma: float, gray: bool = False) -> bytes:
+    """An ICC v2 display profile of three colorants (D50 XYZ) and one gamma curve (or, with
+    ``gray``, a gray profile of that curve)."""
 
     def xyz(v) -> bytes:
         return b"XYZ " + b"\0" * 4 + b"".join(_s15(c) for c in v)
@@ -39,6 +40,8 @@ def matrix_profile(desc: str, red, green, blue, gamma: float) -> bytes:
     tags = [(b"desc", dsc), (b"wtpt", xyz(white)), (b"rXYZ", xyz(red)), (b"gXYZ", xyz(green)),
             (b"bXYZ", xyz(blue)), (b"rTRC", curv), (b"gTRC", curv), (b"bTRC", curv),
             (b"cprt", cprt)]  # fmt: skip
+    if gray:
+        tags = [(b"desc", dsc), (b"wtpt", xyz(white)), (b"kTRC", curv), (b"cprt", cprt)]
     offset = 128 + 4 + 12 * len(tags)
     table, body = struct.pack(">I", len(tags)), b""
     for sig, data in tags:
@@ -46,7 +49,8 @@ def matrix_profile(desc: str, red, green, blue, gamma: float) -> bytes:
         table += sig + struct.pack(">II", offset + len(body), len(data))
         body += data
     header = struct.pack(">I", offset + len(body)) + b"none" + struct.pack(">I", 0x02100000)
-    header += b"mntrRGB XYZ " + b"\0" * 12 + b"acsp" + b"\0" * 28
+    header += b"mntr" + (b"GRAY" if gray else b"RGB ") + b"XYZ " + b"\0" * 12 + b"acsp"
+    header += b"\0" * 28
     header += b"".join(_s15(c) for c in white)
     return header + b"\0" * (128 - len(header)) + table + body
 
@@ -351,3 +355,24 @@ def test_write_image_embeds_what_it_is_given(tmp_path, ext, quality):
             assert exif.get_ifd(EXIF_IFD)[LENS] == "RF 50mm F1.2"
             assert im.size == (30, 20)
         assert (read_image(path).alpha is not None) == (a is not None and ext != ".jpg")
+
+
+def test_gray_photo_keeps_its_gray_profile(tmp_path):
+    gray_icc = matrix_profile("Gray gamma 2.2", (0, 0, 0), (0, 0, 0), (0, 0, 0), 2.2, gray=True)
+    assert ImageCms.ImageCmsProfile(io.BytesIO(gray_icc)).profile.xcolor_space.strip() == "GRAY"
+    pixels = photo(seed=8)[:, :, 1]
+    src = tmp_path / "g.jpg"
+    Image.fromarray(pixels).save(src, "JPEG", quality=95, icc_profile=gray_icc,
+                                 exif=camera_exif().tobytes())  # fmt: skip
+    image = read_image(src)
+    assert image.color.shape[2] == 1 and image.icc_profile == gray_icc
+    plan = plan_colour(image.color, gray_icc)
+    assert not plan.converted and plan.icc_profile == gray_icc
+    out, notes = restore_one(src, tmp_path / "g_out.png")
+    with Image.open(out) as im:
+        assert im.mode == "L" and im.info.get("icc_profile") == gray_icc
+        assert im.getexif()[MAKE] == "Canon"
+    assert notes == ()
+    # an RGB profile on a gray image cannot describe it: dropped, with a note
+    wrong = plan_colour(image.color, ADOBE_RGB)
+    assert wrong.icc_profile is None and "RGB colour space on a gray image" in wrong.notes[0]
