@@ -229,8 +229,9 @@ class FourierDeconv(nn.Module):
         n = patches.shape[-1]
         patches = patches.transpose(1, 2).reshape(-1, s, s)
         patches = patches - patches.mean(dim=(1, 2), keepdim=True)
+        patches = patches / (patches.std(dim=(1, 2), keepdim=True) + 1e-3)
         power = torch.fft.rfft2(patches * self.hann).abs().pow(2)
-        logp = torch.log(power + 1e-8)
+        logp = torch.log(power + 1e-4)
         logp = logp - logp.mean(dim=(1, 2), keepdim=True)
         binned = F.avg_pool2d(logp[:, None], 2, ceil_mode=True)  # (B * n, 1, s/2, s/4 + 1)
         return (

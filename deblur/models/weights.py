@@ -167,8 +167,8 @@ def checked_net_config(raw: object) -> NetConfig:
     -------
     NetConfig
         Every field known, an integer within :data:`_CONFIG_BOUNDS` (``fourier_support``
-        odd, ``fourier_spectral`` a multiple of 4, ``ird_reach`` at most 16 dilations in 1..16), and a network of at most
-        :data:`MAX_PARAMETERS` parameters.
+        odd, ``fourier_spectral`` a multiple of 4, ``ird_reach`` at most 16 dilations in
+        1..16), and a network of at most :data:`MAX_PARAMETERS` parameters.
 
     Raises
     ------
