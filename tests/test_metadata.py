@@ -239,7 +239,7 @@ def test_formats_without_metadata_get_srgb_pixels_and_a_note(tmp_path):
     pixels = photo(seed=5)
     src = tagged(tmp_path / "in.png", pixels, ADOBE_RGB, camera_exif())
     out, notes = restore_one(src, tmp_path / "out.bmp", strength=0.0)
-    assert any("holds no EXIF" in n for n in notes)
+    assert any("holds no metadata: EXIF not written" in n for n in notes)
     assert any("written in sRGB" in n for n in notes)
     got, icc, _ = opened(out)
     assert icc is None
@@ -310,9 +310,11 @@ def test_sixteen_bit_png_keeps_its_bits_and_profile(tmp_path):
     if not hasattr(cv2, "imencodeWithMetadata"):
         pytest.skip("this OpenCV cannot write a tagged 16-bit PNG for the test")
     pixels = (photo(seed=7).astype(np.uint16) * 257) ^ np.uint16(0x0011)  # not 8-bit values
+    exif = np.frombuffer(camera_exif(orientation=1).tobytes()[6:], np.uint8)
     ok, buf = cv2.imencodeWithMetadata(
-        ".png", np.ascontiguousarray(pixels[:, :, ::-1]), [cv2.IMAGE_METADATA_ICCP],
-        [np.frombuffer(ADOBE_RGB, np.uint8)], [],
+        ".png", np.ascontiguousarray(pixels[:, :, ::-1]),
+        [cv2.IMAGE_METADATA_ICCP, cv2.IMAGE_METADATA_EXIF],
+        [np.frombuffer(ADOBE_RGB, np.uint8), exif], [],
     )  # fmt: skip
     assert ok
     src = tmp_path / "in16.png"
@@ -323,7 +325,7 @@ def test_sixteen_bit_png_keeps_its_bits_and_profile(tmp_path):
     assert raw.dtype == np.uint16
     np.testing.assert_array_equal(raw, pixels)  # untouched pixels keep all 16 bits
     assert read_image(out).icc_profile == ADOBE_RGB
-    # a 16-bit TIFF gets the profile too (and all 16 bits)
+    # a 16-bit TIFF gets the profile and EXIF too (and all 16 bits)
     out_tif, notes = restore_one(src, tmp_path / "out16.tif", strength=0.0)
     assert notes == ()
     back = read_image(out_tif)
@@ -331,11 +333,14 @@ def test_sixteen_bit_png_keeps_its_bits_and_profile(tmp_path):
     np.testing.assert_array_equal(np.rint(back.color * 65535).astype(np.uint16), pixels)
     with Image.open(out_tif) as im:
         assert im.info.get("icc_profile") == ADOBE_RGB
+        exif = im.getexif()
+        assert exif[MAKE] == "Canon" and exif.get_ifd(EXIF_IFD)[LENS] == "RF 50mm F1.2"
 
 
-@pytest.mark.parametrize("ext", [".jpg", ".png", ".tif", ".webp"])
+@pytest.mark.parametrize("ext, depth", [(".jpg", 8), (".png", 8), (".png", 16), (".tif", 8),
+                                        (".tif", 16), (".webp", 8)])  # fmt: skip
 @pytest.mark.parametrize("quality", [None, 60])
-def test_write_image_embeds_what_it_is_given(tmp_path, ext, quality):
+def test_write_image_embeds_what_it_is_given(tmp_path, ext, depth, quality):
     """The library call, with or without alpha, lossy or not, EXIF given with its
     ``Exif\\0\\0`` prefix (as Pillow makes it) or without."""
     from deblur.io import write_image
@@ -345,14 +350,18 @@ def test_write_image_embeds_what_it_is_given(tmp_path, ext, quality):
     raw = camera_exif(orientation=8).tobytes()
     for n, (blob, a) in enumerate([(raw, None), (raw[6:], alpha)]):
         q = quality if ext in (".jpg", ".webp") else None
+        notes: list[str] = []
         path = write_image(tmp_path / f"x{n}{ext}", color, alpha=a, icc_profile=ADOBE_RGB,
-                           exif=blob, quality=q)  # fmt: skip
+                           exif=blob, quality=q, bit_depth=depth, notes=notes)  # fmt: skip
+        assert notes == []
+        assert read_image(path).bit_depth == depth
         with Image.open(path) as im:
             im.load()
             exif = im.getexif()
             assert im.info.get("icc_profile") == ADOBE_RGB
             assert exif[MAKE] == "Canon" and exif[ORIENTATION] == 1
             assert exif.get_ifd(EXIF_IFD)[LENS] == "RF 50mm F1.2"
+            assert exif.get_ifd(GPS_IFD)[2] == (52.0, 31.0, 12.5)
             assert im.size == (30, 20)
         assert (read_image(path).alpha is not None) == (a is not None and ext != ".jpg")
 

@@ -133,11 +133,16 @@ def encode_tiff(
     return buf.getvalue()
 
 
-def embed_tiff_icc(data: bytes, icc: bytes) -> bytes:
-    """A classic TIFF from our encoder with an ``ICCProfile`` tag (34675) added: the profile
-    and a copy of the first directory, with the new tag, are appended, and the header
-    points at the copy. The old directory's entries are copied as they are (their offsets
-    point into the unchanged file). Raises ValueError for any other layout."""
+def embed_tiff(data: bytes, icc: bytes | None, exif: bytes | None) -> tuple[bytes, list[str]]:
+    """A classic TIFF from our encoder with the ICC profile (tag 34675) and EXIF added.
+
+    The additions are appended, then a copy of the first directory with the new entries,
+    and the header points at the copy; the old entries are copied as they are (their
+    offsets point into the unchanged file). EXIF goes in as its descriptive text tags (camera,
+    date, author, copyright) and its Exif and GPS directories, written by Pillow at their
+    final offsets (maker notes and the interoperability pointer are left out). Returns the
+    bytes and notes (EXIF that Pillow cannot write is left out). Raises ValueError for any
+    other layout."""
     order = {b"II": "<", b"MM": ">"}.get(data[:2])
     if order is None or struct.unpack_from(order + "H", data, 2)[0] != 42:
         raise ValueError("not a classic TIFF")
@@ -145,16 +150,65 @@ def embed_tiff_icc(data: bytes, icc: bytes) -> bytes:
     count = struct.unpack_from(order + "H", data, first)[0]
     entries = [data[first + 2 + 12 * i : first + 14 + 12 * i] for i in range(count)]
     following = struct.unpack_from(order + "I", data, first + 2 + 12 * count)[0]
-    out = bytearray(data)
-    out += b"\x00" * (len(out) & 1)  # word alignment
-    icc_at = len(out)
-    out += icc + b"\x00" * (len(icc) & 1)
     tags = {struct.unpack_from(order + "H", e)[0]: e for e in entries}
-    tags[34675] = struct.pack(order + "HHII", 34675, 7, len(icc), icc_at)  # UNDEFINED bytes
+    out = bytearray(data)
+
+    def put(blob: bytes) -> int:
+        out.extend(b"\x00" * (len(out) & 1))  # word alignment
+        at = len(out)
+        out.extend(blob)
+        return at
+
+    if icc is not None:
+        tags[34675] = struct.pack(order + "HHII", 34675, 7, len(icc), put(icc))  # UNDEFINED
+    notes: list[str] = []
+    if exif is not None:
+        size, before = len(out), dict(tags)
+        try:
+            _tiff_exif(out, tags, order, data[:8], exif, put)
+        except Exception as exc:  # Pillow could not write some value: no EXIF, a note
+            del out[size:]
+            tags = before
+            notes.append(f"EXIF not written to the TIFF ({' '.join(str(exc).split())[:80]})")
+    out.extend(b"\x00" * (len(out) & 1))
     ifd_at = len(out)
     out += struct.pack(order + "H", len(tags))
     for tag in sorted(tags):
         out += tags[tag]
     out += struct.pack(order + "I", following)
     struct.pack_into(order + "I", out, 4, ifd_at)
-    return bytes(out)
+    return bytes(out), notes
+
+
+def _tiff_exif(out: bytearray, tags: dict, order: str, header: bytes, exif: bytes, put) -> None:
+    """Append EXIF's text tags and Exif/GPS directories to ``out``, entries into ``tags``."""
+    from PIL import Image, TiffImagePlugin
+
+    parsed = Image.Exif()
+    parsed.load(exif)
+    tags.setdefault(0x0112, struct.pack(order + "HHIHH", 0x0112, 3, 1, 1, 0))  # upright
+    for tag in _TIFF_TEXT_TAGS:
+        value = parsed.get(tag)
+        if isinstance(value, str) and tag not in tags:
+            text = value.encode("latin-1", "replace")[:65535] + b"\x00"
+            where = text.ljust(4, b"\x00") if len(text) <= 4 else None
+            where = where or struct.pack(order + "I", put(text))
+            tags[tag] = struct.pack(order + "HHI", tag, 2, len(text)) + where
+    for tag in (_EXIF_IFD, _GPS_IFD):
+        skip = (0xA005, 0x927C)  # interoperability pointer, maker notes
+        sub = {t: v for t, v in parsed.get_ifd(tag).items() if t not in skip}
+        sub = {t: v for t, v in sub.items() if not isinstance(v, dict)}
+        if sub:
+            ifd = TiffImagePlugin.ImageFileDirectory_v2(header)
+            for t, v in sub.items():
+                ifd[t] = v
+            out.extend(b"\x00" * (len(out) & 1))
+            at = len(out)
+            out.extend(ifd.tobytes(at))
+            tags[tag] = struct.pack(order + "HHII", tag, 4, 1, at)
+
+
+# descriptive text tags of a TIFF's first directory: ImageDescription, Make, Model, Software,
+# DateTime, Artist, Copyright
+_TIFF_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825

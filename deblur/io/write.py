@@ -56,13 +56,9 @@ def _png_gray_alpha(gray: np.ndarray, alpha: np.ndarray) -> bytes:
 
 def holds_profile(ext: str, bit_depth: int = 8) -> bool:
     """Whether an output of extension ``ext`` (``.jpg``, ...) is written with an ICC
-    profile: JPEG, PNG, WebP and TIFF are, BMP is not. All of them but BMP and 16-bit TIFF
-    hold EXIF too (``bit_depth``: the TIFF encoder that keeps 16 bits writes no EXIF)."""
+    profile and EXIF: JPEG, PNG, WebP and TIFF (8 and 16 bits) are, BMP is not
+    (``bit_depth`` is kept for callers; every depth is the same now)."""
     return ext.lower() in (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
-
-
-def _holds_exif(ext: str, bit_depth: int) -> bool:
-    return holds_profile(ext) and not (ext in (".tif", ".tiff") and bit_depth == 16)
 
 
 def _encode(
@@ -116,16 +112,16 @@ def _encode_with(
     if given and exif is None:
         notes.append("EXIF malformed: not written")
     depth = 16 if color.dtype == np.uint16 else 8
-    if icc is not None and not holds_profile(ext, depth):
-        notes.append(f"{ext[1:].upper()} output holds no ICC profile: not written")
-        icc = None
-    if exif is not None and not _holds_exif(ext, depth):
-        notes.append(f"{ext[1:].upper()} {depth}-bit output holds no EXIF here: not written")
-        exif = None
+    if (icc is not None or exif is not None) and not holds_profile(ext, depth):
+        what = " and ".join(n for n, v in (("ICC profile", icc), ("EXIF", exif)) if v)
+        notes.append(f"{ext[1:].upper()} output holds no metadata: {what} not written")
+        icc = exif = None
     if icc is None and exif is None:
         return _encode(ext, color, alpha, quality)
-    if ext in (".tif", ".tiff") and depth == 16:
-        return embed.embed_tiff_icc(_encode(ext, color, alpha, quality), icc)
+    if ext in (".tif", ".tiff") and depth == 16:  # Pillow's TIFF writer has no 16-bit RGB
+        data, more = embed.embed_tiff(_encode(ext, color, alpha, quality), icc, exif)
+        notes += more
+        return data
     if ext in (".tif", ".tiff"):
         return embed.encode_tiff(color, alpha, icc, exif)
     data = _encode(ext, color, alpha, quality)
@@ -277,8 +273,8 @@ def write_image(
         ICC profile to embed (JPEG, PNG, WebP, TIFF; see :func:`holds_profile`).
     exif : bytes, optional
         EXIF block (TIFF structure, with or without ``Exif\\0\\0``) to embed where the
-        format holds it (not BMP, not 16-bit TIFF), with its orientation set to 1 and its
-        pixel size to the image's.
+        format holds it (not BMP), with its orientation set to 1 and its pixel size to the
+        image's.
     quality : int, optional
         1..100: JPEG quality (default 95) and lossy WebP quality (default: lossless).
     notes : list, optional
