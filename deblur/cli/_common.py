@@ -72,6 +72,8 @@ def _readable_help(command: Any) -> None:
         if param.param_type_name == "option":
             if param.metavar is None and not param.is_flag and not param.count:
                 param.metavar = _plain_metavar(param)
+            if "{variants}" in (param.help or ""):
+                param.get_help_record = _with_variants(param, param.get_help_record)
         elif param.param_type_name == "argument":
             name = param.metavar or (param.name or "").upper()
             shown = name + ("..." if param.nargs != 1 else "")
@@ -79,6 +81,20 @@ def _readable_help(command: Any) -> None:
             param._usage_display_name = lambda shown=shown, p=param: (
                 shown if p.required else f"[{shown}]"
             )
+
+
+def _with_variants(param: Any, help_record: Callable[..., Any]) -> Callable[..., Any]:
+    """An option's help with ``{variants}`` replaced by the network variants' names, looked
+    up only when the help is shown (the network's package imports torch)."""
+
+    def record(ctx: Any) -> Any:
+        if "{variants}" in (param.help or ""):
+            from deblur.models import VARIANTS
+
+            param.help = param.help.replace("{variants}", ", ".join(VARIANTS))
+        return help_record(ctx)
+
+    return record
 
 
 _COMMAND_ORDER = ("restore", "blur", "benchmark", "serve", "train", "export", "export-onnx",

@@ -116,8 +116,7 @@ def train(
         typer.Option(
             "--variant",
             metavar="NAME",
-            help="Network variant: tiny, small, base, large, base-ctx, base-fr, base-reach, "
-            "base-fourier or base-v2 (see the README's table).",
+            help="Network variant: {variants} (see the README's table).",
         ),
     ] = _T.variant,
     steps: Annotated[
