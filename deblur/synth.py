@@ -41,16 +41,34 @@ __all__ = [
 BANK_SEED = 20261203
 
 
+def _power(x: np.ndarray, e: float) -> np.ndarray:
+    """``x ** e`` as numpy computes it, except that float32 ``x`` is raised in float64 and
+    rounded once to float32.
+
+    numpy's float32 power is a different function on different CPUs (Intel's SVML on
+    AVX-512 machines, the C library's ``powf`` elsewhere), 1-ulp apart on some values, and
+    8-bit quantisation turns such an ulp into a whole level now and then: the training
+    stream was then not the same function of ``(seed, index)`` on every machine
+    (tests/test_train_stream.py). The float64 power rounded to float32 is the correctly
+    rounded float32 power on every CPU (but for values within a float64 ulp of a float32
+    rounding boundary, a few in 10^9), and equals ``powf`` wherever that is correctly rounded.
+    """
+    x = np.asarray(x)
+    if x.dtype != np.float32:
+        return np.power(x, e)
+    return np.power(x.astype(np.float64), float(np.float32(e))).astype(np.float32)
+
+
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     """sRGB values in [0, 1] to linear light in [0, 1] (IEC 61966-2-1)."""
     x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return np.where(x <= 0.04045, x / 12.92, _power((x + 0.055) / 1.055, 2.4)).astype(np.float32)
 
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     """Linear light in [0, 1] to sRGB values in [0, 1] (inverse of :func:`srgb_to_linear`)."""
     x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * _power(x, 1 / 2.4) - 0.055).astype(
         np.float32
     )
 
