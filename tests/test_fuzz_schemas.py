@@ -380,7 +380,9 @@ def checkpoint_faults(draw: Any, state: dict) -> tuple[dict, str, bool]:
     if part == "scalars":
         key = draw(st.sampled_from(["step", "best_psnr", "wall_s", "val", "init", "rng"]))
         s[key] = v = draw(st.sampled_from([-1, math.nan, "x", [1], {"a": "x"}, torch.ones(2)]))
-        sound = (key == "best_psnr" and v == -1) or (key == "init" and isinstance(v, dict))
+        sound = (key == "best_psnr" and isinstance(v, int) and v == -1) or (
+            key == "init" and isinstance(v, dict)
+        )
         return s, f"{key}={v!r}"[:60], not sound
     key = draw(st.sampled_from(sorted(state)))
     del s[key]
@@ -434,6 +436,14 @@ def test_issue_checkpoint_faults_are_refused(tmp_path, seed_state, fault) -> Non
     torch.save({"format": FORMAT, **s}, tmp_path / "last.ckpt")
     with pytest.raises(TrainError, match="damaged deblur training checkpoint"):
         load_checkpoint(tmp_path / "last.ckpt")
+
+
+def test_scheduler_schema_knows_this_torch() -> None:
+    """Every key this torch's LambdaLR stores is one the schema lets in (an upgrade that adds
+    one fails here, not in a user's resume)."""
+    from deblur.training.schema import _LAMBDA_LR_KEYS
+
+    assert set(_fresh_run()[2].state_dict()) <= _LAMBDA_LR_KEYS
 
 
 def test_resume_refuses_a_checkpoint_of_another_network(tmp_path) -> None:
