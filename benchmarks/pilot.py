@@ -131,6 +131,7 @@ def main() -> None:
         help="weight of an auxiliary loss: the PSF's binned log power spectrum predicted from "
         "the Fourier block's pooled features (training only; needs a fourier variant)",
     )
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the pilot's GPU sweep)")
     ap.add_argument("--init", default=None, help="start from a pilot's model.pt (curriculum)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -169,14 +170,17 @@ def main() -> None:
 
     base_psnr, wiener_psnr = vpsnr(vy), vpsnr(wiener)
     print(f"val input {base_psnr:.3f} dB, per-kernel Wiener {wiener_psnr - base_psnr:+.3f} dB")
+    dev = torch.device(args.device)
     model = build_model(args.variant)
     if args.init:
         model.load_state_dict(torch.load(args.init, weights_only=True))
+    model.to(dev)
     params = list(model.parameters())
     if args.aux:
         targets = spectrum_targets(bank)
         hidden = model.fourier.mix.in_channels
-        aux_head = torch.nn.Linear(2 * hidden, targets.shape[1])
+        aux_head = torch.nn.Linear(2 * hidden, targets.shape[1]).to(dev)
+        targets = targets.to(dev)
         params += list(aux_head.parameters())
         seen = []
         model.fourier.features.register_forward_hook(lambda mod, inp, out: seen.append(out))
@@ -188,9 +192,11 @@ def main() -> None:
     def evaluate():
         model.eval()
         with torch.no_grad():
-            z = torch.cat([model(vy[i : i + 1]) for i in range(len(vy))])
+            z = torch.cat([model(vy[i : i + 1].to(dev)).cpu() for i in range(len(vy))])
             idx = dg.inversion_index(
-                lambda t: torch.cat([model(t[i : i + 1]) for i in range(len(t))]), val, *pair
+                lambda t: torch.cat([model(t[i : i + 1].to(dev)).cpu() for i in range(len(t))]),
+                val,
+                *pair,
             )
         model.train()
         return vpsnr(z) - base_psnr, idx["index"]
@@ -208,6 +214,7 @@ def main() -> None:
         for g in opt.param_groups:
             g["lr"] = lr
         y, x, kidx = make_batch(photos, bank, args.batch, args.patch, rng)
+        y, x, kidx = y.to(dev), x.to(dev), kidx.to(dev)
         if args.aux:
             seen.clear()
         o, scales = model(y, return_scales=True)
@@ -256,7 +263,7 @@ def main() -> None:
         "best_gain": max(r["val_gain"] for r in rows),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    torch.save(model.state_dict(), out / "model.pt")
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, out / "model.pt")
 
 
 if __name__ == "__main__":
