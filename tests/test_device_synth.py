@@ -15,7 +15,6 @@ from deblur.io import write_image
 from deblur.training import TrainConfig, TrainError, TrainStream, load_checkpoint, train
 from deblur.training.device_synth import (
     DeviceSynthStream,
-    blur_valid_batch,
     pad_psf,
     psf_side,
     synthesize_batch,
@@ -61,21 +60,8 @@ def test_device_blur_matches_numpy_pipeline_without_noise():
     assert torch.equal(blurred * 255, torch.round(blurred * 255))  # on the 8-bit grid
 
 
-def test_blur_valid_batch_is_the_numpy_valid_blur():
-    rng = np.random.default_rng(0)
-    patch, m = 20, 6
-    x = rng.random((2, 3, patch + 2 * m, patch + 2 * m), dtype=np.float32)
-    k_side = 2 * m + 1
-    kernels = [synth.psflib.camera_shake(9, rng), synth.psflib.gaussian(1.5)[:-1, :]]
-    kernels = [k / k.sum() for k in kernels]  # an even height too
-    psf = torch.from_numpy(np.stack([pad_psf(k, k_side) for k in kernels]))
-    got = blur_valid_batch(torch.from_numpy(x), psf, patch)
-    for b, k in enumerate(kernels):
-        kh, kw = k.shape
-        top, left = m - (kh - 1 - kh // 2), m - (kw - 1 - kw // 2)
-        region = x[b].transpose(1, 2, 0)[top : top + patch + kh - 1, left : left + patch + kw - 1]
-        want = synth.psflib.blur_valid(region, k).transpose(2, 0, 1)
-        np.testing.assert_allclose(got[b].numpy(), want, atol=2e-6)
+def test_pad_psf_refuses_a_kernel_that_does_not_fit():
+    # (the torch blur against the numpy one: tests/test_synth.py, one test for all twins)
     with pytest.raises(ValueError, match="does not fit"):
         pad_psf(np.ones((15, 3), np.float32), 13)
 

@@ -124,3 +124,52 @@ def test_shake_bank_draws_from_a_fixed_set_of_psfs():
     fresh = synth.BlurConfig(mixture=(1, 0, 0, 0), shake_size=(7, 15))
     rng = np.random.default_rng(0)
     assert len({synth.random_psf(rng, fresh).tobytes() for _ in range(10)}) == 10
+
+
+def test_numpy_and_torch_forms_agree():
+    """The torch forms (deblur.synth.torch_forms, on the training device) are twins of the
+    numpy forms: on the same inputs the same values, and from the same draws the same pair."""
+    from deblur.synth import torch_forms as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-0.1, 1.1, size=(3, 40, 40)).astype(np.float32)
+    t = torch.from_numpy(x)
+    for name in ("srgb_to_linear", "linear_to_srgb"):
+        np.testing.assert_allclose(getattr(tf, name)(t).numpy(), getattr(synth, name)(x), atol=2e-6)
+    np.testing.assert_array_equal(tf.quantize8(t).numpy(), synth.quantize8(x))
+    # the 'valid' blur of a crop by its own PSF (an even height too)
+    patch, m = 20, 6
+    crops = rng.random((2, 3, patch + 2 * m, patch + 2 * m), dtype=np.float32)
+    kernels = [synth.psflib.camera_shake(9, rng), synth.psflib.gaussian(1.5)[:-1, :]]
+    kernels = [k / k.sum() for k in kernels]
+    padded = torch.from_numpy(np.stack([tf.pad_psf(k, 2 * m + 1) for k in kernels]))
+    got = tf.blur_valid_batch(torch.from_numpy(crops), padded, patch)
+    for b, k in enumerate(kernels):
+        kh, kw = k.shape
+        top, left = m - (kh - 1 - kh // 2), m - (kw - 1 - kw // 2)
+        region = crops[b].transpose(1, 2, 0)[
+            top : top + patch + kh - 1, left : left + patch + kw - 1
+        ]
+        want = synth.psflib.blur_valid(region, k).transpose(2, 0, 1)
+        np.testing.assert_allclose(got[b].numpy(), want, atol=2e-6)
+    # whole pairs: the same seeds, noise off (the two forms draw their noise differently)
+    cfg = synth.BlurConfig(noise=(0.0, 0.0), shot_noise=0.0, p_saturate=0.5)
+    patch, m = 24, cfg.margin
+    crop = np.clip(rng.random((patch + 2 * m, patch + 2 * m, 3), dtype=np.float32) * 1.1, 0, 1)
+    want, batch = [], {"crop": [], "psf": [], "params": []}
+    for seed in range(16):
+        b, s = synth.synthesize_pair(crop, patch, np.random.default_rng(seed), cfg)
+        d = synth.draw_pair_params(np.random.default_rng(seed), cfg)
+        want.append(b.transpose(2, 0, 1))
+        batch["crop"].append(torch.from_numpy(crop.transpose(2, 0, 1).copy()))
+        batch["psf"].append(torch.from_numpy(tf.pad_psf(d.psf, tf.psf_side(cfg))))
+        batch["params"].append(torch.tensor([1.0, d.linear, d.boost, d.sigma, d.gain]))
+    batch = {k: torch.stack(v) for k, v in batch.items()}
+    batch["index"] = torch.arange(16)
+    blurred, sharp = tf.synthesize_batch(batch, patch, seed=0)
+    want = np.stack(want)
+    linear = batch["params"][:, 1] > 0.5
+    assert linear.any() and (~linear).any() and (batch["params"][:, 2] > 1).any()
+    np.testing.assert_array_equal(sharp.numpy(), np.stack([s.transpose(2, 0, 1)] * 16))
+    assert np.abs(blurred.numpy() - want).max() <= 1 / 255 + 1e-6
+    assert (blurred.numpy() != want).mean() < 0.01
