@@ -75,6 +75,10 @@ def _restore_bchw(
 
     from deblur.restoration.classical import richardson_lucy, wiener
 
+    if method == "hqs":
+        from deblur.restoration.hqs import hqs_deconv
+
+        return hqs_deconv(x, psf, boundary=boundary)
     if method == "rl":
         return richardson_lucy(
             x, psf, iterations, boundary=boundary, accelerate=accelerate, clip=True
@@ -112,14 +116,16 @@ def restore(
         ``(B, C, H, W)`` with C in 1..4 (2 and 4: the last channel is alpha), same
         dtypes and ranges. Alpha is passed through untouched (only rescaled to
         [0, 1] for integer input); only the colour channels are restored.
-    method : {"net", "rl", "wiener"}
+    method : {"net", "rl", "wiener", "hqs"}
         ``net``: the blind (kernel-free) deblurring network. ``rl``:
-        Richardson-Lucy deconvolution. ``wiener``: Wiener deconvolution. The
-        last two need ``psf``.
+        Richardson-Lucy deconvolution. ``wiener``: Wiener deconvolution. ``hqs``:
+        deconvolution with a total-variation prior (half-quadratic splitting,
+        :func:`deblur.restoration.hqs.hqs_deconv`, its tuned default weight), the best of
+        the three with ``psf="auto"`` on the validation sets. The last three need ``psf``.
     weights : str or Path, optional
         Network weights file (``net`` only); None uses the shipped weights.
     psf : ndarray of shape (h, w), str or Path, optional
-        The blur kernel for ``rl`` and ``wiener``: an array (non-negative, normalised
+        The blur kernel for ``rl``, ``wiener`` and ``hqs``: an array (non-negative, normalised
         to sum 1 here), a spec string (``gaussian:2.0``, ``disk:4``, ``motion:21,45``,
         ``shake:SIZE,SEED``), a ``.npy``/image file (see :func:`deblur.psf.parse_psf`), or
         ``"auto"`` / ``"auto:SIZE"``: estimated from the image itself
@@ -133,7 +139,7 @@ def restore(
     wiener_reg : {"identity", "laplacian"}
         Wiener's regulariser (``wiener`` only; see :func:`deblur.restoration.classical.wiener`).
     boundary : {"reflect", "periodic", "zero"}
-        How ``rl`` and ``wiener`` model the image beyond its edges.
+        How ``rl``, ``wiener`` and ``hqs`` model the image beyond its edges.
     accelerate : bool
         Use accelerated Richardson-Lucy (``rl`` only).
     tile : int, optional
@@ -199,7 +205,7 @@ def restore(
         raise ValueError(f"unknown device {device!r}: expected one of {', '.join(DEVICES)}")
     if method == "net":
         if psf is not None:
-            raise ValueError("method 'net' is blind and takes no PSF; use 'rl' or 'wiener'")
+            raise ValueError("method 'net' is blind and takes no PSF; use 'hqs', 'rl' or 'wiener'")
         if tile is not None and tile < 0:
             raise ValueError(f"tile must be >= 0 pixels (0: no tiling), got {tile}")
         if tile_overlap is not None and tile_overlap < 0:

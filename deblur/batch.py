@@ -185,10 +185,10 @@ def restore_files(
 
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if method in ("rl", "wiener") and psf is None:
+    if method != "net" and psf is None:
         raise UsageError(f"--method {method} needs --psf (a spec, file or folder)")
     if method == "net" and psf is not None:
-        raise UsageError("--psf is for --method rl or wiener; the network needs no PSF")
+        raise UsageError("--psf is for --method hqs, rl or wiener; the network needs no PSF")
     from deblur.io.read import max_pixels_limit
 
     limit = max_pixels_limit(max_pixels)  # a bad value is bad usage, before any file

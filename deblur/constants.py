@@ -3,8 +3,9 @@ them). Each list is written here once; the CLI's choices are derived from them."
 
 from dataclasses import dataclass
 
-METHODS = ("net", "rl", "wiener")
-"""Restoration methods: the network, Richardson-Lucy and Wiener deconvolution."""
+METHODS = ("net", "rl", "wiener", "hqs")
+"""Restoration methods: the network, Richardson-Lucy, Wiener, and total-variation
+deconvolution by half-quadratic splitting (``hqs``)."""
 
 BOUNDARIES = ("reflect", "periodic", "zero")
 """Boundary models of the blur operator (rl, wiener): mirror, wrap around, zeros."""

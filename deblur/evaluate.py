@@ -30,10 +30,10 @@ __all__ = [
     "write_json",
 ]
 
-BENCH_METHODS = ("none", *METHODS, "rl-auto", "wiener-auto")
-"""``none``: the blurred input itself; ``rl-auto`` / ``wiener-auto``: with a kernel
-estimated from the blurred image alone (never the dataset's ``psf/``)."""
-"""``none`` scores the blurred input itself (the baseline); the others as in restore."""
+BENCH_METHODS = ("none", *METHODS, "rl-auto", "wiener-auto", "hqs-auto")
+"""``none``: the blurred input itself; ``rl-auto`` / ``wiener-auto`` / ``hqs-auto``: with a
+kernel estimated from the blurred image alone (never the dataset's ``psf/``); the others
+as in :func:`deblur.restore`."""
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, key)``, called after each pair."""
@@ -101,8 +101,10 @@ def run_benchmark(
     root : str or Path
         Dataset folder (layout in :mod:`deblur.datasets`).
     methods : str or iterable of str
-        Some of ``none`` (the blurred input, unrestored), ``rl``, ``wiener`` (both use
-        the pair's ``psf/NAME.npy``) and ``net``; a comma-separated string is accepted.
+        Some of ``none`` (the blurred input, unrestored), ``rl``, ``wiener``, ``hqs`` (these
+        use the pair's ``psf/NAME.npy``), ``net``, and ``rl-auto``, ``wiener-auto``,
+        ``hqs-auto`` (a kernel estimated from the blurred image); a comma-separated string
+        is accepted.
     iterations, nsr :
         Richardson-Lucy iterations and Wiener noise-to-signal ratio.
     crop, shift, y_channel :
@@ -176,7 +178,7 @@ def run_benchmark(
                     base = method.removesuffix("-auto")
                     if method.endswith("-auto"):
                         options = dict(psf="auto", iterations=iterations, nsr=nsr)
-                    elif method in ("rl", "wiener"):
+                    elif method in ("rl", "wiener", "hqs"):
                         if pair.psf is None:
                             raise ValueError(
                                 f"{pair.key}: no PSF for method {method} "

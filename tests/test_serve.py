@@ -103,7 +103,7 @@ def test_page_and_options(client):
     for name in ("app.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
     options = client.get("/api/options").json()
-    assert options["methods"] == ["net", "rl", "wiener"]
+    assert options["methods"] == ["net", "rl", "wiener", "hqs"]
     assert ".jpg" in options["extensions"] and options["max_upload_bytes"] > 0
 
 
@@ -180,7 +180,7 @@ def test_alpha_previews_are_png_and_big_photos_are_shrunk(tmp_path):
         ({"method": "sharpen"}, ["unknown method 'sharpen'"]),
         ({"strength": "1.5"}, ["strength must be between 0 and 1"]),
         ({"strength": "nan"}, ["strength must be between 0 and 1"]),
-        ({"method": "net", "psf": "gaussian:2"}, ["psf is for the methods rl and wiener"]),
+        ({"method": "net", "psf": "gaussian:2"}, ["psf is for the methods hqs, rl and wiener"]),
         ({"method": "rl", "psf": "../weights/x.npy"}, ["expected auto, auto:SIZE"]),
         ({"method": "wiener", "psf": "gaussian:abc"}, ["gaussian:abc"]),
         ({"method": "wiener", "psf": "auto:4"}, ["SIZE must be odd"]),

@@ -80,7 +80,8 @@ def restore(
         typer.Option(
             "--method",
             "-m",
-            help="net: blind network; rl: Richardson-Lucy; wiener: Wiener (rl/wiener need --psf).",
+            help="net: blind network; rl: Richardson-Lucy; wiener: Wiener; hqs: TV prior "
+            "(hqs/rl/wiener need --psf; with --psf auto, hqs measured best).",
         ),
     ] = Method("net"),
     psf: Annotated[

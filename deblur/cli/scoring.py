@@ -44,10 +44,10 @@ def benchmark(
             "--method",
             "-m",
             metavar="LIST",
-            help="Comma-separated methods among none,rl,wiener,net,rl-auto,wiener-auto (none: "
-            "the blurred input; *-auto: a kernel estimated from the blurred image alone). "
-            "Default: none, plus rl,wiener when every pair has a PSF, plus net when weights "
-            "are available.",
+            help="Comma-separated methods among none,rl,wiener,hqs,net,rl-auto,wiener-auto,"
+            "hqs-auto (none: the blurred input; *-auto: a kernel estimated from the blurred "
+            "image alone). Default: none, plus rl,wiener when every pair has a PSF, plus net "
+            "when weights are available.",
             show_default=False,
         ),
     ] = None,

@@ -67,7 +67,7 @@ def _options(name: str, method: str, strength: float, psf: str | None, guard: bo
     psf = psf.strip() if psf else None
     if method == "net":
         if psf:
-            raise _fail(400, "psf is for the methods rl and wiener; the network needs none")
+            raise _fail(400, "psf is for the methods hqs, rl and wiener; the network needs none")
     else:
         psf = psf or "auto"
         if not _PSF_SPEC.fullmatch(psf) or Path(psf).exists():
