@@ -6,7 +6,7 @@ after ``--stop`` steps, so its validation PSNR at steps 500, 1000, ... is direct
 with the first steps of the shipped run (``results/training/base/log.csv``) and of every other
 A/B run. Exactly one thing changes per run:
 
-    python benchmarks/ab_train.py RUN_DIR [--stop 1500] [--lr 2e-3] [--block gated]
+    python -m benchmarks.ab_train RUN_DIR [--stop 1500] [--lr 2e-3] [--block gated]
         [--patch 192 --batch 4] [--variant large] [--shake-max 25]
 
 ``--block gated`` swaps the residual blocks' ReLU for a SimpleGate (NAFNet): the first

@@ -6,27 +6,23 @@
 * 3840x2160 RGB with the default tiling: peak RSS of a fresh process (target <= 2 GB).
 * Parameter count and MACs per megapixel.
 
-Run: ``python benchmarks/bench_net.py [--repeats 5] [--variants small,base]``
+Run: ``python -m benchmarks.bench_net [--repeats 5] [--variants small,base]``
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.common import RESULTS, timings, write_json
 from deblur.models import DEFAULT_VARIANT, VARIANTS, build_model
 from deblur.restoration.tiling import run_network
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def macs_per_megapixel(variant: str, h: int = 256, w: int = 256) -> float:
@@ -48,13 +44,7 @@ def macs_per_megapixel(variant: str, h: int = 256, w: int = 256) -> float:
 
 
 def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+    return statistics.median(timings(fn, repeats))
 
 
 def peak_rss_4k(variant: str) -> float:
@@ -122,8 +112,7 @@ def main() -> None:
         results["peak_rss_mb_3840x2160_tiled"] = rss
         print(f"3840x2160 with default tiling ({DEFAULT_VARIANT}): peak RSS {rss:.0f} MB")
     results["rusage_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_net.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(RESULTS / "bench_net.json", results)
 
 
 if __name__ == "__main__":

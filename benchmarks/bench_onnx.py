@@ -6,38 +6,25 @@ count: PyTorch's ``set_num_threads`` and onnxruntime's ``intra_op_num_threads``)
 prints the median seconds, the ratio and their max abs difference on that input. Figures
 go to results/bench_onnx.json.
 
-Run: ``python benchmarks/bench_onnx.py [--threads 2] [--repeats 5] [--weights FILE]``
+Run: ``python -m benchmarks.bench_onnx [--threads 2] [--repeats 5] [--weights FILE]``
 (needs ``pip install 'deblur[onnx]'``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.common import RESULTS, timings, write_json
 from deblur.models import default_weights_path, load_weights
 from deblur.models.onnx_export import export_onnx
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _times(fn, repeats: int) -> list[float]:
-    fn()  # warm-up
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return ts
 
 
 def main() -> None:
@@ -70,8 +57,8 @@ def main() -> None:
         return session.run(["sharp"], feed)[0]
 
     diff = float(np.abs(torch_run() - ort_run()).max())
-    t_torch = _times(torch_run, args.repeats)
-    t_ort = _times(ort_run, args.repeats)
+    t_torch = timings(torch_run, args.repeats)
+    t_ort = timings(ort_run, args.repeats)
     med_torch, med_ort = statistics.median(t_torch), statistics.median(t_ort)
     results = {
         "image": "1280x720 RGB fp32, untiled",
@@ -93,8 +80,7 @@ def main() -> None:
     print(f"  PyTorch {torch.__version__:12s} {med_torch:.3f} s")
     print(f"  onnxruntime {ort.__version__:8s} {med_ort:.3f} s  ({med_torch / med_ort:.2f}x)")
     print(f"  max abs difference {diff:.2e}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out, results)
     print(f"wrote {args.out}")
 
 

@@ -14,7 +14,7 @@ blurred by ``camera_shake(15, seed=3)`` with the reflect boundary and 0.5 % Gaus
 PSNR is against the sharp image, over the whole image and over the interior (15 px from the
 borders excluded). Figures are printed and written to ``benchmarks/results/bench_rl.json``.
 
-Usage: ``python benchmarks/bench_rl.py [--repeats 5]``
+Usage: ``python -m benchmarks.bench_rl [--repeats 5]``
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,6 +33,7 @@ import torch
 from skimage import data
 from skimage.restoration import richardson_lucy as sk_richardson_lucy
 
+from benchmarks.common import RESULTS as RESULTS_DIR
 from deblur.metrics import psnr
 from deblur.psf import blur, camera_shake
 from deblur.restoration import richardson_lucy
@@ -42,7 +42,7 @@ ITERATIONS = 30
 SEED = 3
 NOISE = 0.005
 BORDER = 15
-RESULTS = Path(__file__).parent / "results" / "bench_rl.json"
+RESULTS = RESULTS_DIR / "bench_rl.json"
 
 
 def make_problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,8 +13,8 @@ steps; the figure is the median over the timed windows of patches/s. CPU setting
 always; CUDA ones (fp32, and bf16 with channels-last) when CUDA is available. Writes
 results/bench_train_pipeline.json (``--out`` to change).
 
-Run: ``python benchmarks/bench_train.py [--variants small,base,large] [--steps 6]``
-or ``python benchmarks/bench_train.py --pipeline [--variants base,large] [--patches 128,256]``
+Run: ``python -m benchmarks.bench_train [--variants small,base,large] [--steps 6]``
+or ``python -m benchmarks.bench_train --pipeline [--variants base,large] [--patches 128,256]``
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.common import RESULTS
 from deblur.models import build_model
 from deblur.training import TrainConfig, multiscale_loss
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def patches_per_second(variant: str, patch: int, batch: int, steps: int) -> float:

@@ -5,7 +5,7 @@
 * ``results/figure_clock.png``: scikit-image's ``clock`` (a real photo blurred by camera
   motion, nobody synthesised it) and the network's result.
 
-Run after ``quality.py make tune``: ``python benchmarks/figures.py``
+Run after ``quality.py make tune``: ``python -m benchmarks.figures``
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import cv2
 import numpy as np
 
 import deblur
+from benchmarks.common import BENCH, RESULTS
 from deblur.io import read_image
 from deblur.psf import load_psf
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-DATA = HERE / "data" / "test" / "a_shake"
+DATA = BENCH / "data" / "test" / "a_shake"
 #: (image stem, top, left) of the crops shown, chosen for texture and edges.
 CROPS = [("mcmaster_5", 150, 150), ("mcmaster_12", 200, 120), ("mcmaster_16", 100, 260)]
 SIDE = 160

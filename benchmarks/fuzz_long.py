@@ -1,7 +1,7 @@
 """A long fuzz run: the properties of tests/test_fuzz.py on many more generated inputs.
 
-    python benchmarks/fuzz_long.py --minutes 5                # every target, ~5 minutes
-    python benchmarks/fuzz_long.py --minutes 2 --targets psf_spec,weights --seed 7
+    python -m benchmarks.fuzz_long --minutes 5                # every target, ~5 minutes
+    python -m benchmarks.fuzz_long --minutes 2 --targets psf_spec,weights --seed 7
 
 Each target of ``tests/test_fuzz.py`` (:data:`TARGETS`) gets an equal share of the time and
 runs Hypothesis batches with fresh seeds until its share is spent. Failing cases do not
@@ -25,12 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
 
-import test_fuzz  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from benchmarks.common import RESULTS
+from tests import test_fuzz  # the harness: tests/ as a namespace package (no __init__.py)
 
 BATCH = 100  # examples per Hypothesis run (a fresh seed each)
 
@@ -96,7 +95,7 @@ def main() -> int:
     ap.add_argument("--no-known-bugs", action="store_true", help="leave known-bug inputs out")
     ap.add_argument("--hang-seconds", type=float, default=30.0,
                     help="a case taking longer counts as hung")  # fmt: skip
-    ap.add_argument("--json", type=Path, default=REPO / "benchmarks/results/fuzz_long.json")
+    ap.add_argument("--json", type=Path, default=RESULTS / "fuzz_long.json")
     args = ap.parse_args()
     names = [n for n in args.targets.split(",") if n]
     unknown = sorted(set(names) - set(test_fuzz.TARGETS))

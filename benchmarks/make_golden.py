@@ -3,7 +3,7 @@
 The stored output is produced here from the shipped weights, never by hand; the test
 ``tests/test_golden.py`` checks that the shipped weights still reproduce it.
 
-Run: ``python benchmarks/make_golden.py [--variant base]``
+Run: ``python -m benchmarks.make_golden [--variant base]``
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ picture as a validation or test photo: grey 32x32 thumbnails (area resampling) a
 by normalised correlation, also mirrored and rotated, and a correlation above
 ``--max-corr`` counts as the same picture. What was left out, and why, is printed.
 
-    python benchmarks/make_split.py [--data DIR] [--check]
+    python -m benchmarks.make_split [--data DIR] [--check]
 
 ``--check`` writes nothing and fails when the committed lists differ from what the data
 gives (e.g. in a later session, to see that the split is still the one recorded).
@@ -24,19 +24,14 @@ gives (e.g. in a later session, to see that the split is still the one recorded)
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from benchmarks import quality
+from benchmarks.common import SPLITS, data_root
 
-import quality  # noqa: E402
-
-SPLITS = HERE / "splits"
 EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
@@ -85,8 +80,7 @@ def build(data: Path, min_side: int, limit: float) -> dict[str, list[str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = os.environ.get("DEBLUR_DATA", str(HERE / "../../shared/data"))
-    ap.add_argument("--data", default=default)
+    ap.add_argument("--data", default=data_root())
     ap.add_argument("--min-side", type=int, default=192)
     ap.add_argument("--max-corr", type=float, default=0.95)
     ap.add_argument("--check", action="store_true")

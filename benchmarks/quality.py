@@ -19,7 +19,7 @@ Steps (each a sub-command; ``all`` runs them in order):
 The photos come from ``../shared/data/photos`` (never copied into the project); the sets
 are written under ``benchmarks/data/`` (ignored by git).
 
-Run: ``python benchmarks/quality.py all``
+Run: ``python -m benchmarks.quality all``
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ By default only validation photos are used, so the figures may guide training ch
 choosing). Each ``WEIGHTS`` is a ``.safetensors`` file or a training checkpoint (its EMA
 weights), optionally named ``LABEL=PATH`` (the label keys the printout and the JSON).
 
-    python benchmarks/robustness.py WEIGHTS [WEIGHTS ...] [--test] [--json FILE]
+    python -m benchmarks.robustness WEIGHTS [WEIGHTS ...] [--test] [--json FILE]
 """
 
 from __future__ import annotations
@@ -23,24 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import quality  # noqa: E402
-
-from deblur import psf as psflib  # noqa: E402
-from deblur.metrics import psnr  # noqa: E402
-from deblur.models import build_model, load_weights  # noqa: E402
-from deblur.restoration.tiling import run_network  # noqa: E402
-from deblur.synth import quantize8, simple_blur  # noqa: E402
-from deblur.training import load_checkpoint  # noqa: E402
+from benchmarks import quality
+from deblur import psf as psflib
+from deblur.metrics import psnr
+from deblur.models import build_model, load_weights
+from deblur.restoration.tiling import run_network
+from deblur.synth import quantize8, simple_blur
+from deblur.training import load_checkpoint
 
 SEED = 20261126
 

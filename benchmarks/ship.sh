@@ -3,7 +3,7 @@
 # output from them, copy the run's log and config into results/training/<run folder name>/,
 # and check the golden test.
 # Then re-run the quality benchmark and figures:
-#   python benchmarks/quality.py run && python benchmarks/quality.py table && python benchmarks/figures.py
+#   python -m benchmarks.quality run && python -m benchmarks.quality table && python -m benchmarks.figures
 #
 #   [CKPT=last.ckpt] bash benchmarks/ship.sh RUN_DIR ["more description for the model card"]
 set -euo pipefail
@@ -13,7 +13,7 @@ more=${2:-}
 cd "$here/.."
 python -m deblur export "$run/${CKPT:-best.ckpt}" weights/base.safetensors --overwrite --description \
   "${DESCRIPTION:-Trained by benchmarks/train_base.sh (recipes in benchmarks/recipes): training photos = benchmarks/splits/train.txt (the 60 CBSD68 photos not in the validation list) plus scikit-image bundled photos (astronaut, chelsea, coffee, rocket, camera, brick, grass, gravel); validation = benchmarks/splits/val.txt (8 CBSD68 photos); the 18 McMaster test photos were never used. Blur synthesised on the fly (see README, Training).}${more:+ $more}"
-python benchmarks/make_golden.py
+python -m benchmarks.make_golden
 logs=benchmarks/results/training/$(basename "$run")
 mkdir -p "$logs" && cp "$run/log.csv" "$run/config.json" "$logs/"
 python -m pytest -q -p no:cacheprovider tests/test_golden.py 2>&1 | tail -1

@@ -14,7 +14,7 @@ fixed validation set of ``benchmarks/splits/val.txt``, 1 thread. Arms:
 ``v2``           ``base-v2``: all three
 ``v2-more``      ``base-v2`` on ``splits/train_more.txt`` (596 more photos)
 
-    python benchmarks/study.py ARM RUN_DIR [--steps 3000] [--minutes 80] [--data DIR]
+    python -m benchmarks.study ARM RUN_DIR [--steps 3000] [--minutes 80] [--data DIR]
         [--resume]
 
 Arms run side by side for equal wall-clock (``--minutes``); compare them on the
@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from pathlib import Path
 
 import torch
 
+from benchmarks.common import BENCH, REPO
 from deblur.synth import BlurConfig
 from deblur.training import TrainConfig, train
 
-HERE = Path(__file__).resolve().parent
 ARMS = {
     "control": ("base", "train.txt", 0),
     "control-s1": ("base", "train.txt", 1),
@@ -47,7 +46,7 @@ ARMS = {
 
 def config(arm: str, out: str, steps: int, data: str) -> TrainConfig:
     variant, photos, seed = ARMS[arm]
-    splits = os.path.relpath(HERE / "splits")
+    splits = os.path.relpath(BENCH / "splits")
     return TrainConfig(
         out=out,
         sharp=(f"{splits}/{photos}",),
@@ -60,7 +59,7 @@ def config(arm: str, out: str, steps: int, data: str) -> TrainConfig:
         steps=steps,
         lr=3e-4,
         seed=seed,
-        init=os.path.relpath(HERE.parent / "weights" / "base.safetensors"),
+        init=os.path.relpath(REPO / "weights" / "base.safetensors"),
         workers=0,
     )
 

@@ -6,7 +6,7 @@ central 256 px crops, each blurred four ways, as in training), the gain per blur
 and the robustness figures of ``robustness.py`` on validation photos (sharp crops as they
 are and with 1% noise, smooth synthetic images). Validation photos only: never test ones.
 
-    python benchmarks/study_eval.py LABEL=PATH [...] [--data DIR] [--json FILE]
+    python -m benchmarks.study_eval LABEL=PATH [...] [--data DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -14,26 +14,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import robustness  # noqa: E402
-
-from deblur.metrics import psnr  # noqa: E402
-from deblur.training import TrainConfig  # noqa: E402
-from deblur.training.data import make_val_set  # noqa: E402
+from benchmarks import robustness
+from benchmarks.common import SPLITS, data_root
+from deblur.metrics import psnr
+from deblur.training import TrainConfig
+from deblur.training.data import make_val_set
 
 FAMILIES = ("shake", "gaussian", "disk", "motion")  # the order make_val_set blurs each photo
 
 
 def validation(model: torch.nn.Module, data: str) -> dict:
-    cfg = TrainConfig(out="", val_sharp=(str(HERE / "splits" / "val.txt"),), data_root=data)
+    cfg = TrainConfig(out="", val_sharp=(str(SPLITS / "val.txt"),), data_root=data)
     pairs = make_val_set(cfg)
     gains: dict[str, list[float]] = {f: [] for f in FAMILIES}
     outs = []
@@ -49,8 +45,7 @@ def validation(model: torch.nn.Module, data: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("weights", nargs="+")
-    default = os.environ.get("DEBLUR_DATA", str(HERE / "../../shared/data"))
-    ap.add_argument("--data", default=default)
+    ap.add_argument("--data", default=data_root())
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))

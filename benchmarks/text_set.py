@@ -10,7 +10,7 @@ dataset that ``deblur benchmark`` reads:
 
 It is a test set: nothing is trained or tuned on it. Then, e.g.:
 
-    python benchmarks/text_set.py [--out DIR]
+    python -m benchmarks.text_set [--out DIR]
     deblur benchmark benchmarks/data/text --method none,rl,wiener,net --json results/text.json
 """
 
@@ -22,7 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
+from benchmarks.common import BENCH
+
 SEED = 20261127
 WORDS = (
     "the quick brown fox jumps over lazy dog deblur sharp image photo kernel motion camera "
@@ -50,7 +51,7 @@ def render_page(rng: np.random.Generator, h: int = 256, w: int = 384) -> np.ndar
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(HERE / "data" / "text"))
+    ap.add_argument("--out", default=str(BENCH / "data" / "text"))
     ap.add_argument("--pages", type=int, default=8)
     args = ap.parse_args()
     from deblur.io import write_image

@@ -29,7 +29,7 @@ def test_model_card_matches_weights():
 
 def test_shipped_weights_reproduce_golden_output():
     if not GOLDEN.is_file():
-        pytest.fail(f"{GOLDEN} missing: run benchmarks/make_golden.py")
+        pytest.fail(f"{GOLDEN} missing: run python -m benchmarks.make_golden")
     data = np.load(GOLDEN)
     model = load_model(None, device="cpu")
     y = run_network(model, torch.from_numpy(data["input"]), tile=0).numpy()

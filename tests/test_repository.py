@@ -92,3 +92,27 @@ def test_imports_only_point_down():
                     if not t.startswith(name):
                         bad.append(f"{name} imports {t}")
     assert not bad, "\n".join(sorted(set(bad)))
+
+
+# benchmarks being edited elsewhere, still to be converted to ``python -m benchmarks.NAME``
+SYS_PATH_PENDING = {
+    "benchmarks/bench_blind.py",
+    "benchmarks/blind_eval.py",
+    "benchmarks/guard_eval.py",
+    "benchmarks/probe_inputs.py",
+}
+
+
+def test_nothing_edits_sys_path():
+    """Benchmarks run as modules (``python -m benchmarks.NAME``) and import each other, their
+    helpers and the fuzz harness (``tests.test_fuzz``) as packages."""
+    found = []
+    for path in _tracked():
+        rel = str(path.relative_to(REPO))
+        if path.suffix != ".py" or not path.is_file() or rel in SYS_PATH_PENDING:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "path":
+                if isinstance(node.value, ast.Name) and node.value.id == "sys":
+                    found.append(f"{rel}:{node.lineno}")
+    assert not found, "sys.path used in:\n" + "\n".join(found)
