@@ -12,7 +12,7 @@ run=${1:?usage: ship.sh RUN_DIR [DESCRIPTION]}
 more=${2:-}
 cd "$here/.."
 python -m deblur export "$run/${CKPT:-best.ckpt}" weights/base.safetensors --overwrite --description \
-  "${DESCRIPTION:-Trained by benchmarks/train_base.sh (recipes in benchmarks/recipes): training photos = benchmarks/splits/train.txt (the 60 CBSD68 photos not in the validation list) plus scikit-image bundled photos (astronaut, chelsea, coffee, rocket, camera, brick, grass, gravel); validation = benchmarks/splits/val.txt (8 CBSD68 photos); the 18 McMaster test photos were never used. Blur synthesised on the fly (see README, Training).}${more:+ $more}"
+  "${DESCRIPTION:-Trained by benchmarks/train_base.sh (recipes in benchmarks/recipes): training photos = benchmarks/splits/train.txt (the 60 CBSD68 photos not in the validation list) plus scikit-image bundled photos (astronaut, chelsea, coffee, rocket, camera, brick, grass, gravel); validation = benchmarks/splits/val.txt (8 CBSD68 photos); the 18 McMaster test photos were never used. Blur synthesised on the fly (see docs/training.md).}${more:+ $more}"
 python -m benchmarks.make_golden
 logs=benchmarks/results/training/$(basename "$run")
 mkdir -p "$logs" && cp "$run/log.csv" "$run/config.json" "$logs/"
