@@ -98,6 +98,7 @@ def test_imports_only_point_down():
 SYS_PATH_PENDING = {
     "benchmarks/bench_blind.py",
     "benchmarks/blind_eval.py",
+    "benchmarks/probe_cases.py",
     "benchmarks/guard_eval.py",
     "benchmarks/probe_inputs.py",
 }
