@@ -1,22 +1,20 @@
 """The one description of a training run: :class:`TrainConfig` (frozen, JSON round trip).
 
 Defaults and schemas live here once: each field's type is its annotation and its bounds
-(``ge``/``gt``/``le``/``lt``, ``choices``, ``max_len``) are its metadata; the CLI's options
-default to these fields and take their bounds from them, every config is checked against
-them when it is made (:func:`check_fields`), and ``deblur train --config FILE.json``
-reads any subset of them (:func:`read_config_file`).
+(``ge``/``gt``/``le``/``lt``, ``choices``, ``max_len``) are its metadata
+(:mod:`~deblur.training.fields`); the CLI's options default to these fields and take their
+bounds from them, every config is checked against them when it is made
+(:func:`check_fields`), ``deblur train --config FILE.json`` reads any subset of them
+(:func:`read_config_file`), :func:`merge_settings` lays given options over such a file, and
+:func:`check_run` checks what the schema alone cannot (the variant, the processes).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import math
 import os
-import reprlib
-import types
-import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,17 +22,33 @@ from typing import Any
 from deblur import synth
 from deblur.constants import DEVICES
 from deblur.errors import TrainError, one_line
+from deblur.training.fields import LIST_MAX as _LIST
+from deblur.training.fields import check_fields, closed_bounds
+from deblur.training.fields import schema_field as _f
 
-__all__ = ["PATH_KEYS", "UNCOMPARED", "TrainConfig", "TrainError", "check_fields",
-           "option_bounds", "read_config_file"]  # fmt: skip
+__all__ = [
+    "BLUR_OPTIONS",
+    "DIST_TIMEOUT_S",
+    "PATH_KEYS",
+    "PRECISIONS",
+    "SYNTH_DEVICES",
+    "UNCOMPARED",
+    "TrainConfig",
+    "TrainError",
+    "check_fields",
+    "check_run",
+    "merge_settings",
+    "option_bounds",
+    "read_config_file",
+]
 
 _MANY = 10**9  # steps, intervals: far beyond any run, small enough for every counter
-_LIST = 10_000  # entries of a list setting (datasets, photo specs)
-
-
-def _f(default: Any, **schema: Any) -> Any:
-    """A dataclass field with its schema (bounds, choices) as metadata."""
-    return field(default=default, metadata=schema)
+#: Values of ``TrainConfig.synth_device``.
+SYNTH_DEVICES = ("cpu", "device")
+#: Values of ``TrainConfig.precision`` (``bf16`` applies on CUDA only).
+PRECISIONS = ("fp32", "bf16")
+#: Seconds the processes of a ``torchrun`` run wait for each other before giving up.
+DIST_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,8 @@ class TrainConfig:
     parameters, the training device blurs and adds noise to the whole batch:
     :mod:`~deblur.training.device_synth`). ``precision`` ``"bf16"`` runs the forward pass
     under bfloat16 autocast and ``channels_last`` keeps the network and its input in the
-    channels-last layout; both apply on CUDA only (a CPU run ignores them).
+    channels-last layout; both apply on CUDA only (a CPU run ignores them). ``device``
+    ``"auto"`` trains on a GPU where there is one (CUDA, else MPS), else on the CPU.
 
     Raises
     ------
@@ -98,9 +113,9 @@ class TrainConfig:
     seed: int = _f(0, ge=0, le=2**63 - 1)
     init: str | None = None
     workers: int = _f(1, ge=0, le=256)
-    device: str = _f("cpu", choices=DEVICES)
-    synth_device: str = _f("cpu", choices=("cpu", "device"))
-    precision: str = _f("fp32", choices=("fp32", "bf16"))
+    device: str = _f("auto", choices=DEVICES)
+    synth_device: str = _f("cpu", choices=SYNTH_DEVICES)
+    precision: str = _f("fp32", choices=PRECISIONS)
     channels_last: bool = False
 
     def __post_init__(self) -> None:
@@ -135,151 +150,32 @@ class TrainConfig:
 #: Keys that do not change a run's result: free to differ on ``--resume``.
 UNCOMPARED = {"out", "steps", "device", "workers", "ckpt_every", "log_every"}
 #: Keys of a config file that name files or folders (resolved against the file's folder).
-PATH_KEYS = ("out", "datasets", "pairs", "pairs_root", "sharp", "data_root", "val", "val_sharp",
-             "init")  # fmt: skip
+PATH_KEYS = (
+    "out",
+    "datasets",
+    "pairs",
+    "pairs_root",
+    "sharp",
+    "data_root",
+    "val",
+    "val_sharp",
+    "init",
+)
 #: Largest config file read (bytes): settings fit in a few kilobytes.
 MAX_CONFIG_BYTES = 1 << 20
 
-_short = reprlib.Repr()
-_short.maxstring = _short.maxother = 40
-_short.maxlevel = 2
 
-
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _bounds_text(meta: dict) -> str:
-    lo = f"[{meta['ge']}" if "ge" in meta else f"({meta['gt']}" if "gt" in meta else "(-inf"
-    hi = f"{meta['le']}]" if "le" in meta else f"{meta['lt']})" if "lt" in meta else "inf)"
-    return f" in {lo}, {hi}"
-
-
-def _in_bounds(v: float, meta: dict) -> bool:
-    return (
-        ("ge" not in meta or v >= meta["ge"])
-        and ("gt" not in meta or v > meta["gt"])
-        and ("le" not in meta or v <= meta["le"])
-        and ("lt" not in meta or v < meta["lt"])
-    )
-
-
-def _scalar(name: str, hint: Any, value: Any, meta: dict) -> Any:
-    """``value`` checked against a scalar type and the field's bounds (TrainError if not)."""
-    if hint is bool:
-        ok, what = type(value) is bool, "true or false"
-    elif hint is int:
-        ok = type(value) is int and _in_bounds(value, meta)
-        what = "an integer" + _bounds_text(meta)
-    elif hint is float:
-        ok = type(value) is int or (type(value) is float and math.isfinite(value))
-        ok = ok and _in_bounds(value, meta)  # (an int of any size compares exactly)
-        what = "a number" + _bounds_text(meta)
-    elif hint is str:
-        choices = meta.get("choices")
-        ok = isinstance(value, str) and "\0" not in value and len(value) <= 4096
-        if ok and choices is not None and value not in choices:
-            raise TrainError(f"unknown {name} {_short.repr(value)}; choose {' or '.join(choices)}")
-        what = f"one of {', '.join(map(repr, choices or ()))}" if choices else "text"
-    else:
-        raise TypeError(f"{name}: no schema for the type {hint!r}")  # a new kind of field
-    if not ok:
-        raise TrainError(f"{name!r} must be {what}, got {_short.repr(value)}")
-    return value
-
-
-def check_value(cls: type, name: str, value: Any, prefix: str = "") -> Any:
-    """One field's value checked against the schema of dataclass ``cls``.
-
-    Parameters
-    ----------
-    cls : a config dataclass (:class:`TrainConfig`, :class:`~deblur.synth.BlurConfig`).
-    name : the field.
-    value : its value as JSON or Python gives it: lists are taken for tuples and a dict of
-        fields for a nested config.
-    prefix : put before the name in messages (``"blur."`` for a nested config's fields).
-
-    Returns
-    -------
-    The value, lists made tuples and a nested config built.
-
-    Raises
-    ------
-    TrainError
-        An unknown field, a wrong type or a value out of bounds (the message names the field
-        and what it must be).
-    """
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    if name not in fields:
-        raise TrainError(f"unknown setting {prefix + str(name)!r}")
-    hint, meta = _hints(cls)[name], dict(fields[name].metadata)
-    name = prefix + name
-    if dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
-            values = {f.name: getattr(value, f.name) for f in dataclasses.fields(hint)}
-        elif isinstance(value, dict):
-            values = value
-        else:
-            raise TrainError(f"{name!r} must be an object of {hint.__name__} settings")
-        return hint(**check_fields(hint, values, partial=True, prefix=f"{name}."))
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
-        return None if value is None else _scalar(name, args[0], value, meta)
-    if typing.get_origin(hint) is not tuple:
-        return _scalar(name, hint, value, meta)
-    if not isinstance(value, (list, tuple)):
-        raise TrainError(f"{name!r} must be a list, got {_short.repr(value)}")
-    value = tuple(value)
-    if args[-1] is Ellipsis:
-        most = meta.get("max_len", _LIST)
-        if len(value) > most:
-            raise TrainError(f"{name!r} holds {len(value)} entries, more than {most}")
-        return tuple(_scalar(f"{name}[{i}]", args[0], v, meta) for i, v in enumerate(value))
-    if len(value) != len(args):
-        raise TrainError(f"{name!r} must be a list of {len(args)} values, got {len(value)}")
-    value = tuple(_scalar(f"{name}[{i}]", t, v, meta) for i, (t, v) in enumerate(zip(args, value)))
-    if meta.get("ordered") and list(value) != sorted(value):
-        raise TrainError(f"{name!r} must be [min, max] with min <= max, got {list(value)}")
-    if meta.get("positive_sum") and not sum(value) > 0:
-        raise TrainError(f"{name!r} must have a positive sum, got {list(value)}")
-    return value
-
-
-def check_fields(cls: type, values: dict, *, partial: bool = False, prefix: str = "") -> dict:
-    """Values of fields of dataclass ``cls`` checked against their schemas.
-
-    Parameters
-    ----------
-    cls : a config dataclass.
-    values : field name -> value (see :func:`check_value`); with ``partial`` any subset.
-    prefix : put before the names in messages.
-
-    Returns
-    -------
-    The checked values (lists made tuples, nested configs built).
-
-    Raises
-    ------
-    TrainError
-        An unknown or (without ``partial``) missing field, or a bad value.
-    """
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(prefix + str(k) for k in values if k not in names)
-    if unknown:
-        raise TrainError(f"unknown setting(s) {', '.join(map(repr, unknown))[:300]}")
-    missing = [prefix + n for n in names if n not in values]
-    if missing and not partial:
-        raise TrainError(f"missing setting(s) {', '.join(missing)}")
-    return {k: check_value(cls, k, v, prefix) for k, v in values.items()}
-
-
-def option_bounds(name: str, cls: type = TrainConfig) -> dict[str, Any]:
+def option_bounds(name: str, cls: type | None = None) -> dict[str, Any]:
     """The closed bounds of a numeric field as ``typer.Option`` keywords (``min``, ``max``),
     so the CLI refuses what the schema refuses; an open bound (``gt``, ``lt``) is left to
-    the config's own check."""
-    meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
-    return {k: meta[m] for k, m in (("min", "ge"), ("max", "le")) if m in meta}
+    the config's own check.
+
+    Parameters
+    ----------
+    name : a numeric field of ``cls``.
+    cls : :class:`TrainConfig` (the default) or :class:`~deblur.synth.BlurConfig`.
+    """
+    return closed_bounds(TrainConfig if cls is None else cls, name)
 
 
 def read_config_file(path: str | Path) -> dict:
@@ -324,3 +220,80 @@ def read_config_file(path: str | Path) -> dict:
         return check_fields(TrainConfig, data, partial=True)
     except TrainError as e:
         raise TrainError(f"{p}: {e}") from None
+
+
+#: ``deblur train`` options that set a field of ``blur`` (:class:`~deblur.synth.BlurConfig`):
+#: option -> field. ``max_shake`` and ``max_noise`` set the upper end of their range (the
+#: lower end is the default's).
+BLUR_OPTIONS = {
+    "max_shake": "shake_size",
+    "max_noise": "noise",
+    "p_linear": "p_linear",
+    "p_sharp": "p_sharp",
+}
+
+
+def merge_settings(
+    given: Mapping[str, Any], file_settings: Mapping[str, Any] | None = None
+) -> dict:
+    """The settings of a run: options given on the command line over a config file's.
+
+    Parameters
+    ----------
+    given : the options given explicitly, by field name of :class:`TrainConfig` (lists
+        for tuples, text for paths) or by a name of :data:`BLUR_OPTIONS`; options left at
+        their defaults are left out, so that the file's settings, and then the fields'
+        defaults, apply to them.
+    file_settings : what :func:`read_config_file` returned, or None.
+
+    Returns
+    -------
+    Keyword arguments of :class:`TrainConfig`, checked against its schema; ``out`` may be
+    missing (neither given nor in the file).
+
+    Raises
+    ------
+    TrainError
+        An unknown setting, or a value of the wrong type or out of bounds.
+    """
+    settings = dict(file_settings or {})
+    settings.update({k: v for k, v in given.items() if k not in BLUR_OPTIONS})
+    blur = {BLUR_OPTIONS[k]: v for k, v in given.items() if k in BLUR_OPTIONS}
+    if blur:
+        default = synth.BlurConfig()
+        for name in ("shake_size", "noise"):  # options of a range's upper end
+            if name in blur:
+                blur[name] = (getattr(default, name)[0], blur[name])
+        base = settings.get("blur", default)
+        if isinstance(base, Mapping):
+            base = check_fields(TrainConfig, {"blur": base})["blur"]
+        settings["blur"] = dataclasses.replace(base, **blur)
+    return check_fields(TrainConfig, settings, partial=True)
+
+
+def check_run(cfg: TrainConfig, world: int = 1) -> None:
+    """Check what the schema alone cannot: the variant, the batch and patch it allows, and
+    that some training data is named.
+
+    Parameters
+    ----------
+    cfg : the run's config.
+    world : the number of processes that share every batch (``torchrun``'s world size).
+
+    Raises
+    ------
+    TrainError
+        An unknown variant, a batch that does not split evenly over ``world``, a patch that
+        is not a multiple of the variant's, or no training data.
+    """
+    from deblur.models import VARIANTS
+
+    if cfg.variant not in VARIANTS:
+        raise TrainError(f"unknown variant {cfg.variant!r}; choose one of {', '.join(VARIANTS)}")
+    if cfg.batch % world:
+        raise TrainError(f"--batch {cfg.batch} is not a multiple of the {world} processes")
+    m = VARIANTS[cfg.variant].multiple
+    if cfg.patch % m:
+        raise TrainError(f"--patch {cfg.patch} must be a multiple of {m} for this variant")
+    if not (cfg.datasets or cfg.pairs or cfg.sharp or cfg.skimage_data or cfg.dead_leaves > 0):
+        raise TrainError("no training data: give DATASET, --pairs, --sharp or --dead-leaves")

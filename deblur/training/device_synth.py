@@ -27,6 +27,7 @@ from deblur.synth.torch_forms import (
     srgb_to_linear,
     synthesize_batch,
 )
+from deblur.training.config import SYNTH_DEVICES
 from deblur.training.data import TrainStream, _chw
 
 __all__ = [
@@ -44,9 +45,6 @@ __all__ = [
     "srgb_to_linear",
     "synthesize_batch",
 ]
-
-#: Values of ``TrainConfig.synth_device``.
-SYNTH_DEVICES = ("cpu", "device")
 
 
 class DeviceSynthStream(TrainStream):
