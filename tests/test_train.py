@@ -172,7 +172,7 @@ def test_dead_leaves_alone_is_enough_data(tmp_path, photos):
 
 @pytest.mark.parametrize("grad_clip", [1.0, 0.0])
 def test_divergence_stops_with_finite_checkpoints(tmp_path, photos, monkeypatch, grad_clip):
-    import deblur.training.loop as tr
+    import deblur.training.run as tr
 
     calls = {"n": 0}
 

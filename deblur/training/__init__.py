@@ -1,11 +1,14 @@
 """Training of the multiscale network.
 
-* :mod:`~deblur.training.config`: :class:`TrainConfig`, the one description of a run;
+* :mod:`~deblur.training.config`: :class:`TrainConfig`, the one description of a run,
+  with its file, its merge with command-line options and its checks
+  (:mod:`~deblur.training.fields`: the schema kept in the fields);
 * :mod:`~deblur.training.data`: the sample stream (a pure function of ``(seed, index)``)
   and the fixed validation set;
 * :mod:`~deblur.training.optim`: loss, learning-rate schedule, EMA, validation metric;
 * :mod:`~deblur.training.checkpoint`: safe checkpoints, resume, ``--init``, conversion;
-* :mod:`~deblur.training.loop`: :func:`train`;
+* :mod:`~deblur.training.run`: :class:`Run`, one run (set up, step, validate, checkpoint);
+* :mod:`~deblur.training.loop`: :func:`train`, which drives a run;
 * :mod:`~deblur.training.export`: checkpoint -> weights file + model card.
 """
 
@@ -15,6 +18,8 @@ _HOME = {
     "load_checkpoint": "deblur.training.checkpoint",
     "TrainConfig": "deblur.training.config",
     "read_config_file": "deblur.training.config",
+    "merge_settings": "deblur.training.config",
+    "Run": "deblur.training.run",
     "TrainStream": "deblur.training.data",
     "make_val_set": "deblur.training.data",
     "export_checkpoint": "deblur.training.export",
@@ -26,6 +31,7 @@ _HOME = {
 
 __all__ = [
     "EMA",
+    "Run",
     "TrainConfig",
     "TrainError",
     "TrainStream",
@@ -34,6 +40,7 @@ __all__ = [
     "load_checkpoint",
     "lr_factor",
     "make_val_set",
+    "merge_settings",
     "multiscale_loss",
     "read_config_file",
     "train",
