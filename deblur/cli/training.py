@@ -1,12 +1,15 @@
 """``deblur train``, ``deblur export`` and ``deblur convert-checkpoint``: thin commands over
-:mod:`deblur.training`. Defaults come from :class:`~deblur.training.config.TrainConfig`."""
+:mod:`deblur.training`. Defaults and bounds come from the fields of
+:class:`~deblur.training.config.TrainConfig` and :class:`~deblur.synth.BlurConfig`."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,20 +26,35 @@ from deblur.cli._common import (
     app,
 )
 from deblur.synth import BlurConfig
-from deblur.training.config import TrainConfig, option_bounds
+from deblur.training.config import BLUR_OPTIONS, DIST_TIMEOUT_S, TrainConfig, option_bounds
 
 _T = TrainConfig(out="")
 _B = BlurConfig()
+#: Parameters of ``train`` that are settings of the run (the rest only say how to run it).
+_SETTINGS = {f.name for f in dataclasses.fields(TrainConfig)} | set(BLUR_OPTIONS)
 
 
-def _b(name: str) -> dict:
-    """A TrainConfig field's bounds as option keywords (declared once, in the schema)."""
-    return option_bounds(name)
+def _opt(flag: str, help: str, **kw: Any) -> Any:
+    """A ``typer.Option`` whose bounds are those of the field it sets (declared once, in the
+    schema): the field named like the flag, or the blur field of :data:`BLUR_OPTIONS`."""
+    name = flag.removeprefix("--").replace("-", "_")
+    if name in BLUR_OPTIONS:
+        kw = {**option_bounds(BLUR_OPTIONS[name], BlurConfig), **kw}
+    elif name in _SETTINGS:
+        kw = {**option_bounds(name), **kw}
+    return typer.Option(flag, help=help, **kw)
 
 
-def _bb(name: str) -> dict:
-    """A BlurConfig field's bounds as option keywords."""
-    return option_bounds(name, BlurConfig)
+def _setting(value: Any) -> Any:
+    """An option's value as a setting: paths as text, lists as lists, choices by value."""
+    if isinstance(value, (list, tuple)):
+        return [_setting(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    return str(value) if isinstance(value, Path) else value
+
+
+_Paths = list[Path] | None
 
 
 @app.command()
@@ -44,7 +62,7 @@ def _bb(name: str) -> dict:
 def train(
     ctx: typer.Context,
     datasets: Annotated[
-        list[Path] | None,
+        _Paths,
         typer.Argument(
             metavar="DATASET",
             help="Pair datasets (blur/, sharp/; GoPro works as is).",
@@ -63,223 +81,153 @@ def train(
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", metavar="RUN_DIR", help="Run folder (checkpoints, log)."),
-    ] = None,  # type: ignore[assignment]
+    ] = None,
     pairs: Annotated[
-        list[Path] | None,
-        typer.Option("--pairs", metavar="LIST", help="RealBlur-style list: 'sharp blur' lines."),
+        _Paths, _opt("--pairs", "RealBlur-style list: 'sharp blur' lines.", metavar="LIST")
     ] = None,
     pairs_root: Annotated[
-        Path | None,
-        typer.Option("--pairs-root", metavar="DIR", help="Root of --pairs paths [list's folder]."),
+        Path | None, _opt("--pairs-root", "Root of --pairs paths [list's folder].", metavar="DIR")
     ] = None,
     sharp: Annotated[
         list[str] | None,
-        typer.Option(
-            "--sharp", metavar="PATH", help="Sharp photos to blur on the fly (folder/file/glob)."
-        ),
+        _opt("--sharp", "Sharp photos to blur on the fly (folder/file/glob).", metavar="PATH"),
     ] = None,
     skimage_data: Annotated[
-        bool, typer.Option("--skimage-data", help="Add scikit-image's bundled photos.")
-    ] = False,
+        bool, _opt("--skimage-data", "Add scikit-image's bundled photos.")
+    ] = _T.skimage_data,
     dead_leaves: Annotated[
-        float,
-        typer.Option(
-            "--dead-leaves", **_b("dead_leaves"), metavar="P", help="Share of dead-leaves images."
-        ),
+        float, _opt("--dead-leaves", "Share of dead-leaves images.", metavar="P")
     ] = _T.dead_leaves,
     smooth: Annotated[
-        float,
-        typer.Option(
-            "--smooth", **_b("smooth"), metavar="P", help="Share of smooth (enlarged) crops."
-        ),
+        float, _opt("--smooth", "Share of smooth (enlarged) crops.", metavar="P")
     ] = _T.smooth,
-    p_sharp: Annotated[
-        float,
-        typer.Option("--p-sharp", **_bb("p_sharp"), help="Share of pairs with no blur at all."),
-    ] = _B.p_sharp,
+    p_sharp: Annotated[float, _opt("--p-sharp", "Share of pairs with no blur at all.")] = (
+        _B.p_sharp
+    ),
     init: Annotated[
         Path | None,
-        typer.Option(
-            "--init", metavar="WEIGHTS", help="Start from these weights (.safetensors/.ckpt)."
-        ),
+        _opt("--init", "Start from these weights (.safetensors/.ckpt).", metavar="WEIGHTS"),
     ] = None,
-    val: Annotated[
-        list[Path] | None,
-        typer.Option("--val", metavar="DATASET", help="Validation pair dataset."),
-    ] = None,
+    val: Annotated[_Paths, _opt("--val", "Validation pair dataset.", metavar="DATASET")] = None,
     val_sharp: Annotated[
-        list[str] | None,
-        typer.Option("--val-sharp", metavar="PATH", help="Validation photos (seeded blur)."),
+        list[str] | None, _opt("--val-sharp", "Validation photos (seeded blur).", metavar="PATH")
     ] = None,
     variant: Annotated[
         str,
-        typer.Option(
-            "--variant",
-            metavar="NAME",
-            help="Network variant: {variants} (see the README's table).",
-        ),
+        _opt("--variant", "Network variant: {variants} (see docs/network.md).", metavar="NAME"),
     ] = _T.variant,
-    steps: Annotated[
-        int, typer.Option("--steps", **_b("steps"), help="Optimizer steps in all.")
-    ] = _T.steps,
-    batch: Annotated[
-        int, typer.Option("--batch", **_b("batch"), help="Global batch size.")
-    ] = _T.batch,
-    patch: Annotated[
-        int, typer.Option("--patch", **_b("patch"), help="Training patch side (px).")
-    ] = _T.patch,
-    lr: Annotated[
-        float, typer.Option("--lr", **_b("lr"), help="Peak learning rate (AdamW), > 0.")
-    ] = _T.lr,
-    ema: Annotated[
-        float, typer.Option("--ema", **_b("ema"), help="EMA decay of weights (0: off), < 1.")
-    ] = _T.ema,
-    fft_loss: Annotated[
-        float, typer.Option("--fft-loss", **_b("fft_loss"), help="Weight of FFT L1 loss.")
-    ] = _T.fft_loss,
+    steps: Annotated[int, _opt("--steps", "Optimizer steps in all.")] = _T.steps,
+    batch: Annotated[int, _opt("--batch", "Global batch size.")] = _T.batch,
+    patch: Annotated[int, _opt("--patch", "Training patch side (px).")] = _T.patch,
+    lr: Annotated[float, _opt("--lr", "Peak learning rate (AdamW), > 0.")] = _T.lr,
+    ema: Annotated[float, _opt("--ema", "EMA decay of weights (0: off), < 1.")] = _T.ema,
+    fft_loss: Annotated[float, _opt("--fft-loss", "Weight of FFT L1 loss.")] = _T.fft_loss,
     max_shake: Annotated[
-        int,
-        typer.Option(
-            "--max-shake",
-            min=_B.shake_size[0],
-            max=_bb("shake_size")["max"],
-            help="Largest camera-shake PSF (px).",
-        ),
+        int, _opt("--max-shake", "Largest camera-shake PSF (px).", min=_B.shake_size[0])
     ] = _B.shake_size[1],
     max_noise: Annotated[
-        float,
-        typer.Option("--max-noise", **_bb("noise"), help="Largest noise std ([0, 1] scale)."),
+        float, _opt("--max-noise", "Largest noise std ([0, 1] scale).")
     ] = _B.noise[1],
     p_linear: Annotated[
-        float,
-        typer.Option(
-            "--p-linear", **_bb("p_linear"), help="Share of pairs blurred in linear light."
-        ),
+        float, _opt("--p-linear", "Share of pairs blurred in linear light.")
     ] = _B.p_linear,
-    val_patch: Annotated[
-        int, typer.Option("--val-patch", **_b("val_patch"), help="Side of validation crops (px).")
-    ] = _T.val_patch,
-    val_every: Annotated[
-        int, typer.Option("--val-every", **_b("val_every"), help="Validate every N.")
-    ] = _T.val_every,
+    val_patch: Annotated[int, _opt("--val-patch", "Side of validation crops (px).")] = _T.val_patch,
+    val_every: Annotated[int, _opt("--val-every", "Validate every N.")] = _T.val_every,
     ckpt_every: Annotated[
-        int, typer.Option("--ckpt-every", **_b("ckpt_every"), help="Write last.ckpt every N steps.")
+        int, _opt("--ckpt-every", "Write last.ckpt every N steps.")
     ] = _T.ckpt_every,
     resume: Annotated[bool, typer.Option("--resume", help="Continue RUN_DIR/last.ckpt.")] = False,
-    seed: Annotated[
-        int, typer.Option("--seed", **_b("seed"), help="Seed of the data stream.")
-    ] = _T.seed,
-    workers: Annotated[
-        int, typer.Option("--workers", **_b("workers"), help="Loader processes.")
-    ] = _T.workers,
+    seed: Annotated[int, _opt("--seed", "Seed of the data stream.")] = _T.seed,
+    workers: Annotated[int, _opt("--workers", "Loader processes.")] = _T.workers,
     dist_timeout: Annotated[
-        float, typer.Option("--dist-timeout", min=1, help="Process-group timeout (s), torchrun.")
-    ] = 1800.0,
+        float, _opt("--dist-timeout", "Process-group timeout (s), torchrun.", min=1)
+    ] = DIST_TIMEOUT_S,
     time_limit: Annotated[
         float | None,
-        typer.Option(
+        _opt(
             "--time-limit",
+            "Stop cleanly before this many seconds (checkpoint written, exit 0).",
             min=1,
-            help="Stop cleanly before this many seconds (checkpoint written, exit 0).",
         ),
     ] = None,
     data_root: Annotated[
-        Path | None,
-        typer.Option("--data-root", help="Folder that .txt photo lists are relative to."),
+        Path | None, _opt("--data-root", "Folder that .txt photo lists are relative to.")
     ] = None,
     synth_device: Annotated[
         str,
-        typer.Option(
+        _opt(
             "--synth-device",
+            "Blur synthesis in the loader workers (cpu) or batched on the device.",
             metavar="cpu|device",
-            help="Blur synthesis in the loader workers (cpu) or batched on the device.",
         ),
     ] = _T.synth_device,
     precision: Annotated[
-        str, typer.Option("--precision", metavar="fp32|bf16", help="Forward precision on CUDA.")
+        str, _opt("--precision", "Forward precision on CUDA.", metavar="fp32|bf16")
     ] = _T.precision,
     channels_last: Annotated[
-        bool, typer.Option("--channels-last", help="Channels-last layout on CUDA.")
+        bool, _opt("--channels-last", "Channels-last layout on CUDA.")
     ] = _T.channels_last,
     warmup: Annotated[
-        int,
-        typer.Option("--warmup", **_b("warmup"), help="Linear warm-up steps of the learning rate."),
+        int, _opt("--warmup", "Linear warm-up steps of the learning rate.")
     ] = _T.warmup,
-    device: DeviceOpt = Device("auto"),
+    device: DeviceOpt = Device(_T.device),
     max_pixels: MaxPixels = None,
     threads: Threads = None,
 ) -> None:
     """Train the network on blur/sharp pairs and/or sharp photos blurred on the fly."""
     _limit_pixels(max_pixels)
-    import dataclasses
-
-    from deblur import synth
-    from deblur.training import TrainConfig, read_config_file
+    from deblur.training import merge_settings, read_config_file
     from deblur.training import train as run
-
-    # option -> TrainConfig field; blur options -> BlurConfig fields
-    values = dict(
-        datasets=tuple(str(d) for d in datasets or ()), pairs=tuple(str(p) for p in pairs or ()),
-        pairs_root=str(pairs_root) if pairs_root else None, sharp=tuple(sharp or ()),
-        data_root=str(data_root) if data_root else None, skimage_data=skimage_data,
-        dead_leaves=dead_leaves, smooth=smooth, val=tuple(str(v) for v in val or ()),
-        val_sharp=tuple(val_sharp or ()), variant=variant, steps=steps, batch=batch,
-        patch=patch, lr=lr, ema=ema, fft_loss=fft_loss, val_patch=val_patch,
-        val_every=val_every, ckpt_every=ckpt_every, seed=seed, warmup=warmup,
-        init=str(init) if init else None, workers=workers, device=Device(device).value,
-        synth_device=synth_device, precision=precision, channels_last=channels_last,
-    )  # fmt: skip
-    blur_values = dict(
-        shake_size=(_B.shake_size[0], max_shake), noise=(_B.noise[0], max_noise),
-        p_linear=p_linear, p_sharp=p_sharp,
-    )  # fmt: skip
-    blur_options = {"max_shake": "shake_size", "max_noise": "noise", "p_linear": "p_linear",
-                    "p_sharp": "p_sharp"}  # fmt: skip
 
     def given(name: str) -> bool:
         src = ctx.get_parameter_source(name)
         return src is not None and src.name in ("COMMANDLINE", "ENVIRONMENT")
 
-    settings = read_config_file(config) if config is not None else {}
-    for name, value in values.items():
-        if given(name) or name not in settings:
-            settings[name] = value
-    blur = settings.get("blur", synth.BlurConfig())
-    changed = {f: blur_values[f] for o, f in blur_options.items() if given(o) or not config}
-    settings["blur"] = dataclasses.replace(blur, **changed)
-    if out is not None:
-        settings["out"] = str(out)
-    if not settings.get("out"):
+    # options given here, over the --config file's settings, over the fields' defaults
+    options = {k: _setting(v) for k, v in ctx.params.items() if k in _SETTINGS and given(k)}
+    file_settings = read_config_file(config) if config is not None else {}
+    if out is None and not file_settings.get("out"):
         raise UsageError("give the run folder: --out RUN_DIR (or 'out' in the --config file)")
-    cfg = TrainConfig(**settings)
+    cfg = TrainConfig(**merge_settings(options, file_settings))
     _set_threads(threads)
     rank = int(os.environ.get("RANK", "0"))
-
-    def progress(line: str) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\x1b[K" + line)
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
     try:
-        row = run(cfg, resume=resume, progress=progress if rank == 0 else None,
-                  dist_timeout=dist_timeout, time_limit=time_limit)  # fmt: skip
+        row = run(
+            cfg,
+            resume=resume,
+            progress=_progress if rank == 0 else None,
+            dist_timeout=dist_timeout,
+            time_limit=time_limit,
+        )
     except KeyboardInterrupt as e:
         typer.echo(f"\n{e}; continue with --resume", err=True)
         raise typer.Exit(130) from None
     if rank == 0:
-        if sys.stderr.isatty():
-            sys.stderr.write("\n")
-        best = row.get("val_psnr")
-        tail = f", last val PSNR {best:.2f} dB" if best is not None else ""
-        if row.get("stopped") == "time limit":
-            typer.echo(
-                f"stopped at step {row['step']} (time limit){tail}; continue with the same"
-                " command and --resume"
-            )
-        else:
-            typer.echo(f"trained {row['step']} steps into {cfg.out}{tail}")
+        _report(row, cfg.out)
+
+
+def _progress(line: str) -> None:
+    """A progress line on stderr: redrawn in place on a terminal, one line each elsewhere."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K" + line)
+    else:
+        sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _report(row: dict, out: str) -> None:
+    """The closing line of ``train``: the steps trained, or where the time limit stopped."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    best = row.get("val_psnr")
+    tail = f", last val PSNR {best:.2f} dB" if best is not None else ""
+    if row.get("stopped") == "time limit":
+        typer.echo(
+            f"stopped at step {row['step']} (time limit){tail}; continue with the same"
+            " command and --resume"
+        )
+    else:
+        typer.echo(f"trained {row['step']} steps into {out}{tail}")
 
 
 @app.command()
