@@ -262,7 +262,7 @@ def verdict(row: dict, thresholds=None) -> str:
 
 
 def guarded_psnr(row: dict, v: str) -> float:
-    return row["psnr_input"] if v in ("doubtful", "sharp input") else row["psnr_raw"]
+    return row["psnr_input"] if v in ("doubtful", "little changed") else row["psnr_raw"]
 
 
 def confusion(rows: list[dict], thresholds=None) -> dict:
@@ -272,7 +272,7 @@ def confusion(rows: list[dict], thresholds=None) -> dict:
         v = verdict(r, thresholds)
         nu = "nu " if r["set"].startswith("nu_") else ""
         for key in dict.fromkeys((r["group"], nu + r["group"], f"{nu}{r['group']}:{r['method']}")):
-            c = table.setdefault(key, {"n": 0, "doubtful": 0, "sharp input": 0, "ok": 0})
+            c = table.setdefault(key, {"n": 0, "doubtful": 0, "little changed": 0, "ok": 0})
             c["n"] += 1
             c[v] = c.get(v, 0) + 1
     return table
@@ -280,7 +280,7 @@ def confusion(rows: list[dict], thresholds=None) -> dict:
 
 def changed(r: dict, v: str) -> bool:
     """The guard replaced the result by the input (the identity's result is the input)."""
-    return v in ("doubtful", "sharp input") and r["method"] != "identity"
+    return v in ("doubtful", "little changed") and r["method"] != "identity"
 
 
 def rates(rows, thresholds=None) -> tuple[float, float]:
@@ -355,14 +355,15 @@ def markdown(rows: list[dict], split: str, crop_px: int, extra: str = "") -> str
     size = f"central {crop_px} px crops" if crop_px > 0 else "whole images"
     lines = [
         f"Guard on {split} ({len({r['photo'] for r in rows})} photos x 4 blur sets, {size}); "
-        f"thresholds {guard.THRESHOLDS}, sharp if centre mass >= {guard.SHARP_CENTER_MASS}",
+        f"thresholds {guard.THRESHOLDS}, "
+        f"little changed if centre mass >= {guard.SHARP_CENTER_MASS}",
         "",
-        "| case | n | kept (ok) | fell back (doubtful) | passed through (sharp) |",
+        "| case | n | kept (ok) | fell back (doubtful) | passed through (little changed) |",
         "|---|---|---|---|---|",
     ]
     for key in sorted(table, key=lambda k: (k.split(":")[0], ":" in k, k)):
         c = table[key]
-        lines.append(f"| {key} | {c['n']} | {c['ok']} | {c['doubtful']} | {c['sharp input']} |")
+        lines.append(f"| {key} | {c['n']} | {c['ok']} | {c['doubtful']} | {c['little changed']} |")
     g = rates(rows)[0]
     line = f"good results changed (identity left out): {g:.1%}"
     if any(r["group"] == "bad" for r in rows):
@@ -389,7 +390,7 @@ def db_figures(rows: list[dict]) -> str:
         out.append(
             f"| {s} | {m} | {np.mean(raw):+.3f} | {np.mean(gd):+.3f} "
             f"| {np.mean(raw) - np.mean(gd):.3f} | {min(raw):+.3f} | {min(gd):+.3f} "
-            f"| {vs.count('doubtful')} / {vs.count('sharp input')} of {len(sel)} |"
+            f"| {vs.count('doubtful')} / {vs.count('little changed')} of {len(sel)} |"
         )
     sharp = [r for r in rows if r["group"] == "sharp"]
     if sharp:

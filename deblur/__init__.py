@@ -17,6 +17,7 @@ _LAZY = {
     "check_result": "deblur.restoration.guard",
     "estimate_psf": "deblur.restoration.blind",
     "DeblurError": "deblur.errors",
+    "DeblurWarning": "deblur.errors",
     "richardson_lucy": "deblur.restoration.classical",
     "wiener": "deblur.restoration.classical",
     "psnr": "deblur.metrics",
@@ -30,6 +31,7 @@ __all__ = ["__version__", *_LAZY]
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from deblur.api import restore as restore
     from deblur.errors import DeblurError as DeblurError
+    from deblur.errors import DeblurWarning as DeblurWarning
     from deblur.io import load_image as load_image
     from deblur.io import save_image as save_image
     from deblur.metrics import psnr as psnr

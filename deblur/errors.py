@@ -18,11 +18,17 @@ __all__ = [
     "UsageError",
     "WeightsError",
     "one_line",
+    "DeblurWarning",
 ]
 
 
 class DeblurError(Exception):
     """Base class of every error deblur raises on purpose (one-line message)."""
+
+
+class DeblurWarning(UserWarning):
+    """Issued by :func:`deblur.restore` when it gave back the input instead of a result (the
+    result check's note is the message); ``return_report=True`` returns the report instead."""
 
 
 class PSFError(DeblurError, ValueError):

@@ -72,10 +72,15 @@ def test_sharp_input_is_passed_through(scene):
     y = bchw(sharp)
     x = bchw(np.clip(sharp + 0.5 * (sharp - cv2.GaussianBlur(sharp, (0, 0), 0.5)), 0, 1))
     rep = check_restoration(y, x)
-    assert rep.verdict == "sharp input", rep
+    assert rep.verdict == "little changed", rep  # the check alone cannot tell "sharp"
     out, rep = apply_guard(y, x)
+    assert rep.action == "passed through (little changed)" and rep.kept_input
+    assert rep.note.startswith("little changed") and torch.equal(out, y)
+    # the input's own blind estimate being a delta is what makes it "already sharp"
+    out, rep = apply_guard(y, x, input_sharp=True, method="net")
+    assert rep.verdict == "sharp input" and rep.method == "net"
     assert rep.action == "passed through (input already sharp)"
-    assert torch.equal(out, y)
+    assert rep.note.startswith("input already sharp") and torch.equal(out, y)
 
 
 def test_numpy_input_and_batches(scene):

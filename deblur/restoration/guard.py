@@ -30,9 +30,11 @@ A deblurred image ``x`` is only believable if some plausible blur explains the i
    the input holds no information. ``overshoot``: RMS of ``x`` beyond the local range of
    ``y`` (min/max over the kernel's extent, ``3 sigma`` margin), in 8-bit levels: halos.
    ``center_mass``: share of the projected kernel's mass in the 3x3 around its peak; at or
-   above ``SHARP_CENTER_MASS`` the blur is a delta: the input was already sharp.
+   above ``SHARP_CENTER_MASS`` the blur is a delta: the result changed little.
 
-Verdict (:func:`decide`, :data:`THRESHOLDS`): ``"sharp input"`` for a delta kernel;
+Verdict (:func:`~deblur.restoration.verdict.decide`, :data:`THRESHOLDS`, their notes in
+:mod:`deblur.restoration.verdict`): ``"little changed"`` for a delta kernel (``"sharp
+input"`` when the caller knows the input's own blind estimate is a delta);
 ``"doubtful"`` when ``residual``, ``smear`` or ``noise_gain`` exceeds its threshold, or
 when ``x`` does not explain ``y`` to the noise level (``residual > fit_gate``) and shows
 more detail than the input supports (``invented``, ``overshoot``, or ``noise_gain`` above a
@@ -42,8 +44,6 @@ detail that fits ``y``: where the blur destroyed the signal, any content is cons
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import scipy.fft
@@ -52,10 +52,12 @@ import scipy.optimize
 import torch
 
 from deblur.layout import as_bchw
+from deblur.restoration.verdict import SHARP_CENTER_MASS, THRESHOLDS, GuardReport, decide
+from deblur.restoration.verdict import make_report as _make_report
 
 __all__ = ["check_result", "FIT_SIZE", "KERNEL_SIZE", "MODEL_ERROR", "SHARP_CENTER_MASS",
            "SIGMA_FLOOR", "THRESHOLDS", "TILE", "GuardReport", "apply_guard",
-           "check_restoration"]  # fmt: skip
+           "check_restoration", "decide"]  # fmt: skip
 
 KERNEL_SIZE = 51
 """Largest blur kernel (pixels a side) the fit considers."""
@@ -72,56 +74,7 @@ TILE = 192
 MODEL_ERROR = 0.1
 """Model-error allowance of the residual, as a fraction of the tile's RMS gradient of ``y``."""
 
-SHARP_CENTER_MASS = 0.9
-"""A fitted kernel with at least this share of its mass in a 3x3 is a delta: sharp input."""
-
-THRESHOLDS = {"residual": 12.0, "smear": 1.0, "noise_gain": 6.0, "fit_gate": 1.2,
-              "gated_noise_gain": 3.5, "invented": 6.0, "overshoot": 5.0}  # fmt: skip
-"""Of :func:`decide`. ``smear`` is fixed by theory (a blur has ``|K| <= 1``); the others were
-tuned on validation photos, uniform and spatially varying blur (``guard_eval.py --tune``)."""
-
-_REASONS = {"residual": "residual {:.1f}x noise and model error",
-            "smear": "smeared (blur gain {:.2f})", "noise_gain": "noise {:.1f}x the input's",
-            "invented": "ringing or invented detail, {:.0f}x the noise where the blur left none",
-            "overshoot": "halos {:.1f} levels beyond the input's range"}  # fmt: skip
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-@dataclass(frozen=True)
-class GuardReport:
-    """What :func:`check_restoration` found and :func:`apply_guard` did, for one image.
-
-    Attributes
-    ----------
-    verdict : {"ok", "doubtful", "sharp input", "not checked"}
-    action : {"kept", "fell back to input", "passed through (input already sharp)"}
-        What :func:`apply_guard` returned (``check_restoration`` fills in what it would do).
-    reason : str
-        Short text: the figure that decided (``"residual 3.1x noise"``), or ``""``.
-    residual, smear, noise_gain, invented, overshoot, center_mass : float
-        The figures (see the module docstring); finite for any finite input.
-    noise_sigma : float
-        Noise level estimated from the input, on the [0, 1] scale (>= ``SIGMA_FLOOR``).
-    kernel_size : int
-        Side of the fitted kernel's support, pixels (1 for a delta).
-    """
-
-    verdict: str
-    action: str
-    reason: str
-    residual: float
-    smear: float
-    noise_gain: float
-    invented: float
-    overshoot: float
-    center_mass: float
-    noise_sigma: float
-    kernel_size: int
-
-    @property
-    def doubtful(self) -> bool:
-        """True when the result should not be trusted."""
-        return self.verdict == "doubtful"
 
 
 def _luma(a: np.ndarray) -> np.ndarray:
@@ -251,7 +204,7 @@ def _tile_residual(cx: np.ndarray, cy: np.ndarray, r: int, k0: np.ndarray) -> np
     return np.array(out)
 
 
-def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False) -> dict:
+def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False, sharp: bool = False) -> dict:
     """Figures (and, unless ``raw``, the verdict) for one (C, H, W) pair."""
     H, W = y.shape[-2:]
     r = min(KERNEL_SIZE // 2, (min(H, W) - 1) // 4)
@@ -298,48 +251,7 @@ def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False) -> dict:
     lo = cv2.erode(ly, se, borderType=cv2.BORDER_REFLECT) - 3 * sigma
     o = np.maximum(lx - hi, 0) + np.maximum(lo - lx, 0)
     out["overshoot"] = float(np.sqrt(np.mean(np.square(o, dtype=np.float64))) * 255)
-    return out if raw else decide(out)
-
-
-def decide(fig: dict, thresholds: dict | None = None) -> dict:
-    """Add the verdict and reason to a dict of figures (see :data:`THRESHOLDS`)."""
-    if "verdict" in fig:
-        return fig
-    t = THRESHOLDS if thresholds is None else thresholds
-    if fig["center_mass"] >= SHARP_CENTER_MASS:
-        return {**fig, "verdict": "sharp input", "reason": "fitted blur is a delta"}
-    limits = {n: t[n] for n in ("residual", "smear", "noise_gain")}
-    if fig["residual"] > t["fit_gate"]:
-        limits.update(invented=t["invented"], overshoot=t["overshoot"])
-        limits["noise_gain"] = min(t["noise_gain"], t["gated_noise_gain"])
-    over = {n: fig[n] / limit for n, limit in limits.items() if fig[n] > limit}
-    if not over:
-        return {**fig, "verdict": "ok", "reason": ""}
-    worst = max(over, key=over.get)
-    return {**fig, "verdict": "doubtful", "reason": _REASONS[worst].format(fig[worst])}
-
-
-_ACTIONS = {"ok": "kept", "not checked": "kept", "doubtful": "fell back to input",
-            "sharp input": "passed through (input already sharp)"}  # fmt: skip
-
-
-def _report(fig: dict) -> GuardReport:
-    def num(name, default=0.0):
-        return float(fig.get(name, default))
-
-    return GuardReport(
-        verdict=fig["verdict"],
-        action=_ACTIONS[fig["verdict"]],
-        reason=fig["reason"],
-        residual=num("residual"),
-        smear=num("smear"),
-        noise_gain=num("noise_gain", 1.0),
-        invented=num("invented"),
-        overshoot=num("overshoot"),
-        center_mass=num("center_mass"),
-        noise_sigma=num("noise_sigma", SIGMA_FLOOR),
-        kernel_size=int(fig.get("kernel_size", 0)),
-    )
+    return out if raw else decide(out, input_sharp=sharp)
 
 
 def _pair(blurred, restored) -> tuple[torch.Tensor, torch.Tensor]:
@@ -353,9 +265,21 @@ def _pair(blurred, restored) -> tuple[torch.Tensor, torch.Tensor]:
     return y.to(x.device), x
 
 
-def _check_all(y: torch.Tensor, x: torch.Tensor) -> tuple[GuardReport, ...]:
+def _report(fig: dict, method: str = "") -> GuardReport:
+    return _make_report(fig, SIGMA_FLOOR, method)
+
+
+def _per_image(value, n: int) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value] * n
+
+
+def _check_all(y: torch.Tensor, x: torch.Tensor, sharp=False, method="") -> tuple:
     yn, xn = y.detach().cpu().numpy(), x.detach().cpu().numpy()
-    return tuple(_report(_check_one(yn[b], xn[b])) for b in range(yn.shape[0]))
+    n = yn.shape[0]
+    sharp, method = _per_image(sharp, n), _per_image(method, n)
+    return tuple(
+        _report(_check_one(yn[b], xn[b], sharp=bool(sharp[b])), method[b]) for b in range(n)
+    )
 
 
 def check_restoration(blurred, restored) -> GuardReport | tuple[GuardReport, ...]:
@@ -372,7 +296,7 @@ def check_restoration(blurred, restored) -> GuardReport | tuple[GuardReport, ...
     Returns
     -------
     GuardReport, or a tuple of B of them for a batch with ``B > 1``
-        The figures and the verdict (``"ok"``, ``"doubtful"``, ``"sharp input"``, or
+        The figures and the verdict (``"ok"``, ``"doubtful"``, ``"little changed"``, or
         ``"not checked"`` for images under 9 pixels a side); ``action`` says what
         :func:`apply_guard` would do.
 
@@ -401,6 +325,8 @@ def apply_guard(
     *,
     guard: bool = True,
     strength: float = 1.0,
+    input_sharp: bool | list[bool] = False,
+    method: str | list[str] = "",
 ) -> tuple[torch.Tensor, GuardReport | tuple[GuardReport, ...] | None]:
     """Blend a restoration with its input by ``strength`` and fall back to the input if doubtful.
 
@@ -413,7 +339,12 @@ def apply_guard(
         The method's raw result.
     guard : bool
         Check the (blended) result with :func:`check_restoration`; a doubtful one is replaced
-        by the input, and so is one whose input was already sharp.
+        by the input, and so is one that changed little.
+    input_sharp : bool or list of bool (one per image)
+        The input's own blind estimate was a delta (``"sharp input"`` instead of
+        ``"little changed"``).
+    method : str or list of str (one per image)
+        Recorded in the reports (:attr:`GuardReport.method`).
     strength : float
         In [0, 1]: ``out = blurred + strength * (restored - blurred)``; 0 returns
         ``blurred`` exactly (bit for bit), 1 returns ``restored`` exactly.
@@ -435,9 +366,10 @@ def apply_guard(
         return out, None
     if s == 0:
         fig = {"verdict": "not checked", "reason": "strength 0: the input itself"}
-        reports = tuple(_report(fig) for _ in range(y.shape[0]))
+        methods = _per_image(method, y.shape[0])
+        reports = tuple(_report(fig, m) for m in methods)
     else:
-        reports = _check_all(y, out)
+        reports = _check_all(y, out, input_sharp, method)
         for b, rep in enumerate(reports):
             if rep.action != "kept":
                 out[b] = y[b]
