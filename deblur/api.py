@@ -86,6 +86,37 @@ def _restore_bchw(
     return wiener(x, psf, nsr, boundary=boundary, reg=wiener_reg)
 
 
+def _auto_report(report, choices, n: int):
+    """Add ``auto``'s choices to the reports (made up, "not checked", with the check off)."""
+    if choices is None:
+        return report
+    import dataclasses
+
+    from deblur.restoration.guard import SIGMA_FLOOR
+    from deblur.restoration.verdict import make_report
+
+    if report is None:
+        fig = {"verdict": "not checked", "reason": "check off"}
+        report = tuple(make_report(fig, SIGMA_FLOOR) for _ in range(n))
+    reports = report if isinstance(report, tuple) else (report,)
+    reports = tuple(
+        dataclasses.replace(r, method=c.method, choice=c.why) for r, c in zip(reports, choices)
+    )
+    return reports[0] if n == 1 else reports
+
+
+def _warn_kept(report, return_report: bool) -> None:
+    if return_report or report is None:
+        return
+    import warnings
+
+    from deblur.errors import DeblurWarning
+
+    for r in report if isinstance(report, tuple) else (report,):
+        if r.kept_input:
+            warnings.warn(f"deblur.restore: {r.note}", DeblurWarning, stacklevel=3)
+
+
 def restore(
     image: np.ndarray | torch.Tensor,
     method: str = "net",
@@ -116,12 +147,17 @@ def restore(
         ``(B, C, H, W)`` with C in 1..4 (2 and 4: the last channel is alpha), same
         dtypes and ranges. Alpha is passed through untouched (only rescaled to
         [0, 1] for integer input); only the colour channels are restored.
-    method : {"net", "rl", "wiener", "hqs"}
+    method : {"net", "rl", "wiener", "hqs", "auto"}
         ``net``: the blind (kernel-free) deblurring network. ``rl``:
         Richardson-Lucy deconvolution. ``wiener``: Wiener deconvolution. ``hqs``:
         deconvolution with a total-variation prior (half-quadratic splitting,
-        :func:`deblur.restoration.hqs.hqs_deconv`, its tuned default weight), the best of
-        the three with ``psf="auto"`` on the validation sets. The last three need ``psf``.
+        :func:`deblur.restoration.hqs.hqs_deconv`, its tuned default weight). These three
+        need ``psf``.
+        ``auto``: estimate each image's blur; when the estimate is not a delta and its
+        ``hqs`` result passes the result check, that result, otherwise the network's
+        (:mod:`deblur.restoration.auto`); the report's ``method`` and ``choice`` say which
+        and why. ``psf`` is optional there (``"auto:SIZE"``, or a kernel estimated
+        already).
     weights : str or Path, optional
         Network weights file (``net`` only); None uses the shipped weights.
     psf : ndarray of shape (h, w), str or Path, optional
@@ -165,8 +201,11 @@ def restore(
         variable ``DEBLUR_MAX_PIXELS`` or the default of :data:`deblur.io.read.MAX_PIXELS`
         (25 million pixels, about 3 GB to restore).
     return_report : bool
-        Also return the check's report (a :class:`~deblur.restoration.guard.GuardReport`,
-        a tuple of them for a batch, or None with ``guard=False``).
+        Also return the check's report (a :class:`~deblur.restoration.verdict.GuardReport`,
+        a tuple of them for a batch, or None with ``guard=False``; with ``method="auto"``
+        a report with verdict ``"not checked"`` then, to say which method ran). Without
+        it, a :class:`deblur.DeblurWarning` is issued when the input was given back
+        instead of the result (the message is the check's note).
 
     Returns
     -------
@@ -203,14 +242,22 @@ def restore(
         raise ValueError(f"unknown boundary {boundary!r}: expected one of {', '.join(BOUNDARIES)}")
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}: expected one of {', '.join(DEVICES)}")
-    if method == "net":
-        if psf is not None:
+    size: Any = False
+    if method in ("net", "auto"):
+        if method == "auto" and psf is not None:
+            size = auto_psf_size(psf)
+        elif psf is not None:
             raise ValueError("method 'net' is blind and takes no PSF; use 'hqs', 'rl' or 'wiener'")
         if tile is not None and tile < 0:
             raise ValueError(f"tile must be >= 0 pixels (0: no tiling), got {tile}")
         if tile_overlap is not None and tile_overlap < 0:
             raise ValueError(f"tile overlap must be >= 0, got {tile_overlap}")
-        kernel = None
+        kernel = _as_psf(psf) if psf is not None and size is False else None  # auto: given
+        size = None if size is False else size
+        if size is not None and not (3 <= size <= 101 and size % 2):
+            from deblur.errors import PSFError
+
+            raise PSFError(f"psf {psf!r}: SIZE must be odd, 3 to 101")
     else:
         if psf is None:
             raise ValueError(f"method {method!r} needs a PSF (psf=...)")
@@ -248,20 +295,36 @@ def restore(
     alpha = None
     if x.shape[1] in (2, 4):  # the last channel is alpha: passed through untouched
         x, alpha = x[:, :-1].contiguous(), x[:, -1:]
+    from deblur.restoration.auto import is_delta
     from deblur.restoration.guard import apply_guard
 
-    if method != "net" and kernel is None:  # psf="auto": estimated from each image
+    sharp: Any = False
+    if method not in ("net", "auto") and kernel is None:  # psf="auto": from each image
         from deblur.restoration.blind import estimate_psf
 
         if x.shape[0] != 1:
             raise ValueError("psf='auto' estimates one kernel per image: pass one image at a time")
         options["psf"] = estimate_psf(x, size)
+        sharp = is_delta(options["psf"])
+    choices, used = None, method
     with torch.no_grad():
         if strength == 0:  # the input itself: nothing to run
             raw = x.to(torch.float32).clamp(0, 1)
+        elif method == "auto":
+            from deblur.restoration.auto import choose
+
+            def run_net(t):
+                return _restore_bchw(t, "net", **{**options, "psf": None})
+
+            raw, choices = choose(x, run_net, size=size, psf=kernel, boundary=boundary)
+            used, sharp = [c.method for c in choices], [c.input_sharp for c in choices]
         else:
             raw = _restore_bchw(x, method, **options).to(torch.float32).clamp(0, 1)
-        y, report = apply_guard(x.to(raw.device), raw, guard=guard, strength=strength)
+        y, report = apply_guard(
+            x.to(raw.device), raw, guard=guard, strength=strength, input_sharp=sharp, method=used
+        )
+    report = _auto_report(report, choices, x.shape[0])
+    _warn_kept(report, return_report)
     y = y.to(raw.device, torch.float32)
     if alpha is not None:
         y = torch.cat([y, alpha.to(y.device)], dim=1)

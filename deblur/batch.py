@@ -185,7 +185,7 @@ def restore_files(
 
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if method != "net" and psf is None:
+    if method not in ("net", "auto") and psf is None:
         raise UsageError(f"--method {method} needs --psf (a spec, file or folder)")
     if method == "net" and psf is not None:
         raise UsageError("--psf is for --method hqs, rl or wiener; the network needs no PSF")
@@ -229,6 +229,8 @@ def restore_files(
         from deblur.io.colour import plan_colour
         from deblur.io.results import FORMAT_EXTENSIONS, read_input, write_result
         from deblur.psf import load_psf
+        from deblur.restoration.auto import is_delta
+        from deblur.restoration.verdict import mark_sharp_input
 
         protect = tuple(src for src, _ in plan)
         protected = {Path(os.path.abspath(p)) for p in protect}
@@ -257,6 +259,8 @@ def restore_files(
                         _save_kernel(save_psf / rel, src.stem, k, overwrite)
                 result, report = restore(colour.working, method, psf=k, return_report=True,
                                          max_pixels=limit, **options)  # fmt: skip
+                if auto is not False and report is not None and is_delta(k):
+                    report = mark_sharp_input(report)  # the input's own estimate is a delta
                 kept = options.get("strength", 1.0) == 0
                 kept = kept or (report is not None and report.action != "kept")
                 out_ext = ext or (dst if dst != STDIO else src).suffix
@@ -273,10 +277,10 @@ def restore_files(
             notes, info = (), {}
             if report is not None:
                 info = dataclasses.asdict(report)
-                if report.action == "fell back to input":
-                    notes = (f"result doubtful ({report.reason}); kept the input",)
-                elif report.action != "kept":
-                    notes = ("input already sharp; kept the input",)
+                if report.choice:
+                    notes = (f"auto: used {report.method}, {report.choice}",)
+                if report.note:
+                    notes += (report.note,)
             written_files = () if written is None else (written,)
             yield FileOutcome(src, written=written_files, notes=notes + more, info=info)
 

@@ -3,9 +3,10 @@ them). Each list is written here once; the CLI's choices are derived from them."
 
 from dataclasses import dataclass
 
-METHODS = ("net", "rl", "wiener", "hqs")
-"""Restoration methods: the network, Richardson-Lucy, Wiener, and total-variation
-deconvolution by half-quadratic splitting (``hqs``)."""
+METHODS = ("net", "rl", "wiener", "hqs", "auto")
+"""Restoration methods: the network, Richardson-Lucy, Wiener, total-variation
+deconvolution by half-quadratic splitting (``hqs``), and ``auto`` (the photo's own blur
+estimate with ``hqs`` when the result check trusts it, the network otherwise)."""
 
 BOUNDARIES = ("reflect", "periodic", "zero")
 """Boundary models of the blur operator (rl, wiener): mirror, wrap around, zeros."""

@@ -194,6 +194,8 @@ def run_benchmark(
                     seconds = time.perf_counter() - start
                     if report is not None and report.action != "kept":
                         row["guard"] = report.action
+                    if report is not None and report.choice:  # method auto: which one ran
+                        row["chosen"] = report.method
                 row["psnr"] = float(psnr(out, sharp, **metric))
                 row["ssim"] = float(ssim(out, sharp, **metric))
                 row["seconds"] = seconds

@@ -103,7 +103,7 @@ def test_page_and_options(client):
     for name in ("app.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
     options = client.get("/api/options").json()
-    assert options["methods"] == ["net", "rl", "wiener", "hqs"]
+    assert options["methods"] == ["net", "rl", "wiener", "hqs", "auto"]
     assert ".jpg" in options["extensions"] and options["max_upload_bytes"] > 0
 
 

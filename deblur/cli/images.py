@@ -81,7 +81,8 @@ def restore(
             "--method",
             "-m",
             help="net: blind network; rl: Richardson-Lucy; wiener: Wiener; hqs: TV prior "
-            "(hqs/rl/wiener need --psf; with --psf auto, hqs measured best).",
+            "(hqs/rl/wiener need --psf; with --psf auto, hqs measured best); auto: each "
+            "photo's own blur estimate with hqs when the check trusts it, else net.",
         ),
     ] = Method("net"),
     psf: Annotated[
@@ -89,9 +90,9 @@ def restore(
         typer.Option(
             "--psf",
             metavar="SPEC|FILE|DIR",
-            help="Blur kernel for rl/wiener: gaussian:SIGMA, disk:RADIUS, motion:LENGTH,ANGLE, "
-            "shake:SIZE,SEED, a .npy/image file, a folder holding STEM.npy per input, or "
-            "auto / auto:SIZE (estimated from each image).",
+            help="Blur kernel for hqs/rl/wiener (optional for auto): gaussian:SIGMA, "
+            "disk:RADIUS, motion:LENGTH,ANGLE, shake:SIZE,SEED, a .npy/image file, a folder "
+            "holding STEM.npy per input, or auto / auto:SIZE (estimated from each image).",
             show_default=False,
         ),
     ] = None,
@@ -143,7 +144,7 @@ def restore(
         bool,
         typer.Option(
             "--guard/--no-guard",
-            help="Check each result; a doubtful one (or an already sharp input) keeps the input.",
+            help="Check each result; a doubtful one, or one that changed little, keeps the input.",
         ),
     ] = _R.guard,
     strength: Annotated[
