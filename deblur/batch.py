@@ -251,7 +251,9 @@ def restore_files(
                     if not psf_file.is_file():
                         raise DeblurError(f"{src}: no PSF file {psf_file}")
                     k = load_psf(psf_file)
-                if auto is not False:
+                if auto is not False and method == "auto" and save_psf is None:
+                    k = psf  # restore estimates it (and says so)
+                elif auto is not False:
                     from deblur.restoration.blind import estimate_psf
 
                     k = estimate_psf(colour.working, auto)
@@ -259,7 +261,7 @@ def restore_files(
                         _save_kernel(save_psf / rel, src.stem, k, overwrite)
                 result, report = restore(colour.working, method, psf=k, return_report=True,
                                          max_pixels=limit, **options)  # fmt: skip
-                if auto is not False and report is not None and is_delta(k):
+                if auto is not False and method != "auto" and report and is_delta(k):
                     report = mark_sharp_input(report)  # the input's own estimate is a delta
                 kept = options.get("strength", 1.0) == 0
                 kept = kept or (report is not None and report.action != "kept")

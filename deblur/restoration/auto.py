@@ -84,10 +84,10 @@ def _one(x: torch.Tensor, run_net, size, psf, boundary) -> tuple[torch.Tensor, C
         return run_net(x), Choice("net", "the blur estimate is a delta", True, k)
     out = hqs_deconv(x, k, boundary=boundary)
     rep = check_restoration(x, out)
-    side = f"{k.shape[0]}x{k.shape[1]}"
+    kernel = f"the {'estimated' if psf is None else 'given'} {k.shape[0]}x{k.shape[1]} kernel"
     if rep.verdict == "ok":
-        return out, Choice(AUTO_STEP, f"deconvolved with the estimated {side} kernel", False, k)
-    why = f"deconvolution with the estimated {side} kernel was {rep.verdict}"
+        return out, Choice(AUTO_STEP, f"deconvolved with {kernel}", False, k)
+    why = f"deconvolution with {kernel} was {rep.verdict}"
     return run_net(x), Choice("net", why + (f" ({rep.reason})" if rep.reason else ""), False, k)
 
 
