@@ -28,8 +28,10 @@ relative to the temporary folder (``<tmp>``).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import pkgutil
 import re
 import resource
 import shutil
@@ -203,7 +205,8 @@ def run_case(cmd, case: dict, files: Path, folder: Path, limit: int, timeout: fl
     last = next((ln for ln in reversed(err.splitlines()) if ln.strip()), "")
     line = errors[0] if errors else last
     return {"command": case["command"], "category": case["category"], "name": case["name"],
-            "rc": rc, "verdict": verdict, "peak_mb": round(usage.ru_maxrss / 1024),
+            "rc": rc, "verdict": verdict, "errors": [e[:200] for e in errors[:3]],
+            "peak_mb": round(usage.ru_maxrss / 1024),
             "s": round(seconds, 2), "stderr_lines": len(err.splitlines()),
             "warning": "Warning:" in err, "line": line[:300],
             "changed": [os.path.relpath(p, folder.parent.parent) for p in changed][:5],
@@ -241,8 +244,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "probe_inputs.json")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds before a case hangs")
     ap.add_argument("--stride", type=int, default=1, help="run every N-th case only")
-    ap.add_argument("--only", default="", help="run only cases whose category has this text")
-    ap.add_argument("--exec", type=int, default=5, dest="n_exec",
+    ap.add_argument("--only", default="", help="only categories with one of these (a,b,...)")
+    ap.add_argument("--exec", type=int, default=3, dest="n_exec",
                     help="cases also run as python -m deblur")  # fmt: skip
     args = ap.parse_args()
 
@@ -252,7 +255,12 @@ def main() -> None:
     import typer.main
 
     import deblur.cli
-    import deblur.training  # noqa: F401
+
+    # every module now, so that all children run one version of the code, also while the
+    # shared checkout is being edited (a lazy import would read the newer files)
+    for m in pkgutil.walk_packages(deblur.__path__, "deblur."):
+        if not m.name.startswith("deblur.serve"):
+            importlib.import_module(m.name)
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -264,15 +272,22 @@ def main() -> None:
         root = Path(tmp)
         cases = _prepare(cmd, root, limit, args.timeout)
         n_all = len(cases)
-        cases = [c for c in cases if args.only in c["category"]][:: args.stride]
+        only = args.only.split(",")
+        cases = [c for c in cases if any(o in c["category"] for o in only)][:: args.stride]
+        files, pristine = root / "files", root / "pristine"
+        shutil.copytree(files, pristine, symlinks=True)
         chosen = [c for key in EXEC[: args.n_exec] for c in cases
                   if (c["command"], c["category"], c["name"]) == key]  # fmt: skip
-        files, results = root / "files", []
+        results = []
         for i, (case, real) in enumerate([(c, False) for c in cases] + [(c, True) for c in chosen]):
             folder = root / "scratch" / f"c{i}"
             r = run_case(cmd, case, files, folder, limit, args.timeout, real)
+            for p in r["changed"]:  # the next cases get the inputs back as they were
+                if p.startswith("files/"):
+                    shutil.copy2(pristine / p.removeprefix("files/"), root / p)
             for p in (str(folder), str(files), str(root)):
                 r["line"] = r["line"].replace(p, "<tmp>")
+                r["errors"] = [e.replace(p, "<tmp>") for e in r["errors"]]
             results.append(r)
             shutil.rmtree(folder, ignore_errors=True)
             print(f"{i:4d} {r['s']:6.2f}s {r['peak_mb']:5d} MB {r['verdict']:>12} "

@@ -10,7 +10,7 @@ BAD = ("traceback", "hang", "crash", "allocation failed", "error lines", "input 
 
 
 def _is(r: dict, *kinds: str) -> bool:
-    return any(k in r["verdict"] for k in kinds)
+    return any(r["verdict"].startswith(k) for k in kinds)
 
 
 def summarise(results: list[dict], n_all: int, parent_mb: float, wall_s: float) -> dict:
