@@ -6,8 +6,8 @@ and of ``restore(..., "net")``, both with the result check on (as restore gives 
 seconds each took, the check's verdicts, and which method ``auto`` chose and why. Lines
 are printed as each photo is done, so a partial run still reports.
 
-Validation sets only (never tune on test). Run at 1 thread, e.g.
-``OMP_NUM_THREADS=1 python benchmarks/auto_eval.py a_shake > results/auto_val_a_shake.jsonl``
+Validation sets only (never tune on test). Run at 1 thread from the repository root, e.g.
+``OMP_NUM_THREADS=1 python -m benchmarks.auto_eval a_shake > benchmarks/results/...jsonl``
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
 
 def main() -> None:
