@@ -297,7 +297,8 @@ def expand_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tup
     inputs : list of str or Path
         Files (taken whatever their extension), folders (their images; those in
         subfolders too with ``recursive``) or glob patterns (``*``, ``?``, ``[...]``,
-        ``**``; matched image files, and matched folders as above).
+        ``**``; matched image files, and matched folders as above, those without
+        images passed over).
     recursive : bool
         Descend into subfolders of folder inputs.
 
@@ -323,13 +324,14 @@ def expand_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tup
             seen.add(key)
             out.append((path, base))
 
-    def add_folder(folder: Path) -> None:
+    def add_folder(folder: Path, named: bool = True) -> int:
         files = image_files(folder, recursive)
-        if not files:
+        if not files and named:
             more = "" if recursive else " (use --recursive for subfolders)"
             raise DatasetError(f"{folder}: no images in this folder{more}")
         for f in files:
             add(f, folder)
+        return len(files)
 
     for item in inputs:
         path = Path(item)
@@ -341,12 +343,13 @@ def expand_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tup
             matches = sorted(Path(m) for m in glob_files(str(item)))
             images = [m for m in matches if m.is_file() and is_image_file(m)]
             folders = [m for m in matches if m.is_dir()]
-            if not images and not folders:
-                raise DatasetError(f"{item}: no image files match this pattern")
             for m in images:
                 add(m, m.parent)
-            for m in folders:
-                add_folder(m)
+            # a folder a pattern matches (``photos/**`` matches every folder below) is not
+            # one the user named: one without images of its own is passed over
+            found = len(images) + sum([add_folder(m, named=False) for m in folders])
+            if not found:
+                raise DatasetError(f"{item}: no image files match this pattern")
         else:
             raise DatasetError(f"{item}: no such file or folder")
     if not out:
