@@ -223,6 +223,8 @@ def restore_files(
                 raise UsageError(f"--psf {psf}: {one_line(e)}") from None
     plan = plan_outputs(inputs, files, output, suffix, ext)
     bases = {path: base for path, base in files}
+    # other files read, never to be written either: a PSF file and the network's weights
+    read_too = tuple(Path(f) for f in (psf, options.get("weights")) if _is_file(f))
 
     def run() -> Iterator[FileOutcome]:
         from deblur.api import restore
@@ -232,7 +234,7 @@ def restore_files(
         from deblur.restoration.auto import is_delta
         from deblur.restoration.verdict import mark_sharp_input
 
-        protect = tuple(src for src, _ in plan)
+        protect = tuple(src for src, _ in plan) + read_too
         protected = {Path(os.path.abspath(p)) for p in protect}
         for src, dst in plan:
             rel = src.relative_to(bases[src]).parent
@@ -258,7 +260,7 @@ def restore_files(
 
                     k = estimate_psf(colour.working, auto)
                     if save_psf is not None:
-                        _save_kernel(save_psf / rel, src.stem, k, overwrite)
+                        _save_kernel(save_psf / rel, src.stem, k, overwrite, protect)
                 result, report = restore(colour.working, method, psf=k, return_report=True,
                                          max_pixels=limit, **options)  # fmt: skip
                 if auto is not False and method != "auto" and report and is_delta(k):
@@ -289,21 +291,36 @@ def restore_files(
     return plan, run()
 
 
-def _save_kernel(folder: Path, stem: str, k: Any, overwrite: bool) -> None:
+def _is_file(path: Any) -> bool:
+    return isinstance(path, (str, os.PathLike)) and Path(path).is_file()
+
+
+def _save_kernel(folder: Path, stem: str, k: Any, overwrite: bool, protect: tuple) -> None:
     """``folder/STEM.npy`` (float32 kernel) and a preview ``folder/STEM_psf.png`` (scaled to
-    its peak, enlarged 8x without interpolation)."""
+    its peak, enlarged 8x without interpolation); neither may be one of the ``protect``
+    files (the inputs)."""
     import io
 
     import numpy as np
 
     from deblur.atomic import atomic_write
     from deblur.io import write_image
+    from deblur.paths import first_same_file
 
+    npy, png = folder / f"{stem}.npy", folder / f"{stem}_psf.png"
+    for path in (npy, png):
+        if first_same_file(path, protect) is not None:
+            raise DeblurError(f"{path}: is an input file; refusing to overwrite it")
     buf = io.BytesIO()
     np.save(buf, np.asarray(k, np.float32))
-    atomic_write(folder / f"{stem}.npy", buf.getvalue(), overwrite=overwrite)
+    atomic_write(npy, buf.getvalue(), overwrite=overwrite)
     preview = np.kron(k / max(float(k.max()), 1e-12), np.ones((8, 8), np.float32))
-    write_image(folder / f"{stem}_psf.png", preview.astype(np.float32), overwrite=overwrite)
+    write_image(png, preview.astype(np.float32), overwrite=overwrite, protect=protect)
+
+
+_LAYOUT = (("sharp", ".png"), ("blur", ".png"), ("psf", ".npy"))
+MAX_NOISE = 1.0
+"""Largest noise standard deviation ``blur_files`` takes (on [0, 1]: more is all noise)."""
 
 
 def _parse_shake(spec: str) -> tuple[int, int]:
@@ -353,6 +370,10 @@ def blur_files(
     """
     if psf is not None and shake is not None:
         raise UsageError("give either --psf or --shake, not both")
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)):
+        raise UsageError(f"--noise {noise!r}: expected a number")
+    if not 0 <= noise <= MAX_NOISE:  # NaN and the infinities fail too
+        raise UsageError(f"--noise {noise}: the noise std must be in [0, {MAX_NOISE}] (on [0, 1])")
     if psf is not None and psf.strip().lower().startswith("auto"):
         raise UsageError("--psf auto estimates a kernel for restoring; blur needs a known PSF")
     from deblur.io.read import max_pixels_limit
@@ -375,6 +396,14 @@ def blur_files(
         if name in names:
             raise UsageError(f"{names[name]} and {src} would both be named {name}")
         names[name] = src
+    if psf is not None and Path(psf).is_file():
+        from deblur.paths import first_same_file
+
+        variants = [n if per_image == 1 else f"{n}_{k}" for n in names for k in range(per_image)]
+        planned = [output / sub / f"{v}{ext}" for v in variants for sub, ext in _LAYOUT]
+        clash = first_same_file(psf, planned)
+        if clash is not None:
+            raise UsageError(f"--psf {psf}: is the output {clash}; refusing to overwrite it")
 
     def run() -> Iterator[FileOutcome]:
         import io

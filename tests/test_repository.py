@@ -61,7 +61,7 @@ def _layer(module: str) -> int:
     """Lower layers never import higher ones (lazy imports inside functions included)."""
     order = [
         ("deblur.__version__", 0), ("deblur.constants", 0), ("deblur.errors", 0),
-        ("deblur.atomic", 1),
+        ("deblur.atomic", 1), ("deblur.paths", 1),
         ("deblur.layout", 1), ("deblur.io", 2), ("deblur.psf", 2), ("deblur.metrics", 2),
         ("deblur.datasets", 2), ("deblur.synth", 3), ("deblur.models", 3),
         ("deblur.restoration", 4), ("deblur.api", 5), ("deblur.training", 5),

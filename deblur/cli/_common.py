@@ -11,7 +11,7 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 from deblur import __version__
 from deblur.constants import BOUNDARIES, DEVICES, METHODS, WIENER_REGS, RestoreOptions
 from deblur.errors import DeblurError, UsageError, one_line
+from deblur.paths import first_same_file
 
 # click's exceptions as used by this typer (its own vendored copy since typer 0.2x).
 _cx = sys.modules[typer.BadParameter.__module__]
@@ -273,6 +274,16 @@ def _cli_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _error(one_line(e), 1)
 
     return wrapper
+
+
+def refuse_inputs(path: Path | None, inputs: Iterable[Any], what: str) -> None:
+    """Refuse to write ``path`` (``what``: how the command names it, such as ``--json``)
+    when it is the same file as one of ``inputs`` (hard and symbolic links included):
+    inputs are never overwritten, and nothing has been written yet."""
+    clash = None if path is None else first_same_file(path, inputs)
+    if clash is not None:
+        same = "" if str(clash) == str(path) else f" (the same file as {clash})"
+        raise UsageError(f"{what} {path}: is an input file{same}; refusing to overwrite it")
 
 
 def _limit_pixels(max_pixels: int | None) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from deblur.cli._common import Overwrite, _cli_errors, app
+from deblur.cli._common import Overwrite, _cli_errors, app, refuse_inputs
 
 
 @app.command("export-onnx")
@@ -41,6 +41,7 @@ def export_onnx(
     from deblur.models.onnx_export import CHECK_SIZES, check_onnx
     from deblur.models.onnx_export import export_onnx as export
 
+    refuse_inputs(out, [weights, weights.with_suffix(".json")], "OUT.onnx")
     written = export(weights, out, overwrite=overwrite)
     typer.echo(str(written))
     if not check:

@@ -22,8 +22,10 @@ from deblur.cli._common import (
     _Progress,
     _set_threads,
     app,
+    refuse_inputs,
 )
 from deblur.errors import one_line
+from deblur.paths import same_file
 
 
 @app.command()
@@ -114,6 +116,7 @@ def benchmark(
             methods = bench.parse_methods(method)
         except ValueError as e:
             raise UsageError(f"--method: {one_line(e)}") from e
+    _refuse_inputs(json_file, csv_file, pairs, methods, weights)
     _set_threads(threads)
     progress = _Progress(len(pairs))
     results = bench.run_benchmark(
@@ -148,3 +151,22 @@ def benchmark(
             )
     if failed:
         raise typer.Exit(1)
+
+
+def _refuse_inputs(json_file, csv_file, pairs, methods: list[str], weights) -> None:
+    """Refuse a report file that is a file of the dataset (a blurred or sharp image or a
+    PSF), the network's weights or model card, or both reports at once."""
+    if json_file is None and csv_file is None:
+        return
+    inputs = [f for p in pairs for f in (p.blur, p.sharp, p.psf) if f is not None]
+    if "net" in methods or "auto" in methods:
+        if weights is None:
+            from deblur.models import default_weights_path
+
+            weights = default_weights_path()
+        if weights is not None:
+            inputs += [Path(weights), Path(weights).with_suffix(".json")]
+    refuse_inputs(json_file, inputs, "--json")
+    refuse_inputs(csv_file, inputs, "--csv")
+    if json_file is not None and csv_file is not None and same_file(json_file, csv_file):
+        raise UsageError(f"--json and --csv are the same file ({csv_file}): give two names")

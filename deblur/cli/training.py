@@ -24,6 +24,7 @@ from deblur.cli._common import (
     _limit_pixels,
     _set_threads,
     app,
+    refuse_inputs,
 )
 from deblur.synth import BlurConfig
 from deblur.training.config import BLUR_OPTIONS, DIST_TIMEOUT_S, TrainConfig, option_bounds
@@ -253,6 +254,8 @@ def export(
         raise UsageError(f"{checkpoint}: no such checkpoint")
     if weights.suffix != ".safetensors":
         raise UsageError(f"{weights}: the weights file must end in .safetensors")
+    refuse_inputs(weights, [checkpoint], "WEIGHTS")
+    refuse_inputs(weights.with_suffix(".json"), [checkpoint], "WEIGHTS' model card")
     if weights.exists() and not overwrite:
         raise UsageError(f"{weights}: exists (use --overwrite to replace it)")
     card = export_checkpoint(checkpoint, weights, description=description)
@@ -276,5 +279,6 @@ def convert_checkpoint(
         raise UsageError(
             f"{old}: converting unpickles the file, which can run code; add --trust if you trust it"
         )
+    refuse_inputs(new, [old], "NEW")
     convert(old, new, trust=True)
     typer.echo(f"wrote {new}; resume with it as RUN_DIR/last.ckpt")
