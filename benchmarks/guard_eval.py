@@ -114,8 +114,8 @@ def nu_blur(sharp: np.ndarray, kind: str, stem: str, noise: float, rng) -> tuple
     smooth across the frame (on the diagonal for ``nu_rotate``). Returns (y, mean PSF)."""
     H, W = sharp.shape[:2]
     if kind == "nu_blend":
-        ks = [np.load(quality.DATA / "val" / s / "psf" / f"{stem}.npy")
-              for s in ("a_shake", "d_motion")]  # fmt: skip
+        psf_dirs = [quality.DATA / "val" / s / "psf" for s in ("a_shake", "d_motion")]
+        ks = [np.load(d / f"{stem}.npy") for d in psf_dirs]
     else:
         ks = [motion(17.0, a) for a in np.linspace(0, 90, 4)]
     t = np.arange(W)[None, :] / (W - 1)
@@ -206,8 +206,8 @@ def cached(cases, cache: Path | None, key: tuple[str, str]):
     if cache is None:
         yield from cases
         return
-    names = {"good": ["identity", "rl", "wiener", "net"], "bad": BAD, "sharp": SHARP,
-             "nu_good": ["identity", "net"], "nu_bad": NU_BAD}.get(key[0])  # fmt: skip
+    groups = {"good": GOOD, "bad": BAD, "sharp": SHARP, "nu_good": NU_GOOD, "nu_bad": NU_BAD}
+    names = groups.get(key[0])
     files = [cache / f"{key[1]}_{m}.npy" for m in names or []]
     if names and all(f.exists() for f in files):
         yield from ((m, np.load(f)) for m, f in zip(names, files))
@@ -217,6 +217,8 @@ def cached(cases, cache: Path | None, key: tuple[str, str]):
         yield method, x
 
 
+GOOD = ["identity", "rl", "wiener", "net"]
+NU_GOOD = ["identity", "net"]
 BAD = ["unsharp", "rl_300acc", "wiener_1e-5", "rl_psf2x", "smeared", "noise", "texture"]
 SHARP = ["sharp:net", "sharp:rl", "sharp:wiener"]
 NU_BAD = ["unsharp", "rl_300acc", "wiener_1e-5", "smeared", "noise", "texture"]
@@ -247,12 +249,9 @@ def collect(
                 for method, x in cases:
                     inp = sharp if group == "sharp" else y
                     fig = figures(inp, x)
-                    rows.append(
-                        dict(
-                            set=name, photo=path.stem, group=group, method=method,
-                            psnr_input=psnr(inp, sharp), psnr_raw=psnr(x, sharp), **fig,
-                        )
-                    )  # fmt: skip
+                    row = dict(set=name, photo=path.stem, group=group, method=method)
+                    row.update(psnr_input=psnr(inp, sharp), psnr_raw=psnr(x, sharp))
+                    rows.append({**row, **fig})
             print(f"{split} {name} {path.stem}", flush=True)
     return rows
 

@@ -7,7 +7,9 @@ non-negative, summing to 1, in convolution orientation with its centre at
 * :mod:`~deblur.psf.kernels`: builders (Gaussian, disk, motion, camera shake) and validation;
 * :mod:`~deblur.psf.spec`: reading PSF files and text specs (``motion:21,45``);
 * :mod:`~deblur.psf.operator`: the blur operator and its adjoint (torch and numpy);
-* :mod:`~deblur.psf.fourier`: fast FFT sizes and transfer functions.
+* :mod:`~deblur.psf.fourier`: fast FFT sizes, FFT workers and transfer functions;
+* :mod:`~deblur.psf.fit`: least-squares kernel fits and their clean-up (the result check and
+  the blind estimator), and the luminance they work on.
 """
 
 from deblur.psf.fourier import fft_shape, psf_to_otf

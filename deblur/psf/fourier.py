@@ -1,4 +1,6 @@
-"""Fourier helpers of the blur operator: fast FFT sizes, transfer functions, shifts."""
+"""Fourier helpers of the blur operator, the deconvolutions and the kernel fits: fast FFT
+sizes, the ``scipy.fft`` worker count, transfer functions (torch and numpy), shifts and the
+power of the finite-difference operators."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import torch.nn.functional as F
 
 from deblur.psf.kernels import validate_psf
 
-__all__ = ["fft_shape", "fft_workers", "psf_to_otf", "shift_phase"]
+__all__ = ["diff_power", "fft_shape", "fft_workers", "kernel_otf", "psf_to_otf", "shift_phase"]
 
 
 def fft_shape(shape_hw: tuple[int, int]) -> tuple[int, int]:
@@ -58,3 +60,22 @@ def shift_phase(shape: tuple[int, int], shift: tuple[int, int]) -> np.ndarray:
 def fft_workers() -> int:
     """Threads for ``scipy.fft`` calls: torch's thread setting (``--threads``)."""
     return max(1, torch.get_num_threads())
+
+
+def kernel_otf(k: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """numpy form of :func:`psf_to_otf` for any real kernel (not validated or normalised:
+    kernel-fit iterates may be negative): ``scipy.fft.rfft2`` of ``k`` zero-padded to ``grid``
+    (float32) with its centre ``(h // 2, w // 2)`` moved to (0, 0)."""
+    h, w = k.shape
+    z = np.zeros(grid, np.float32)
+    z[:h, :w] = k
+    z = np.roll(z, (-(h // 2), -(w // 2)), axis=(0, 1))
+    return scipy.fft.rfft2(z, workers=fft_workers())
+
+
+def diff_power(grid: tuple[int, int]) -> np.ndarray:
+    """``|Dx|^2 + |Dy|^2`` (float32, rfft2 layout) of the circular forward differences on
+    ``grid``: ``4 - 2 cos(2 pi f1) - 2 cos(2 pi f2)``."""
+    f1 = np.fft.fftfreq(grid[0])[:, None]
+    f2 = np.fft.rfftfreq(grid[1])[None, :]
+    return (4 - 2 * np.cos(2 * np.pi * f1) - 2 * np.cos(2 * np.pi * f2)).astype(np.float32)

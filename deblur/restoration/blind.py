@@ -20,25 +20,20 @@ import scipy.fft
 import scipy.ndimage as ndi
 
 from deblur.errors import PSFError
+from deblur.psf.fit import cg_kernel, delta, luminance, prune, recentre, resize_kernel
+from deblur.psf.fourier import fft_workers, kernel_otf
 
 __all__ = ["estimate_psf"]
 
-_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601 luma weights
 _RATIO = math.sqrt(0.5)  # pyramid scale step (Pan et al. 2014)
 _BETA_MAX = 1e5  # end of the half-quadratic splitting continuation
 _K_THRESHOLD = 0.2  # kernel values under this fraction of the peak are set to 0
 _CC_MASS = 0.1  # connected parts of the kernel holding less of the mass are removed
 _KEEP = 2  # salient gradients kept per direction bin: _KEEP * kernel side (Cho & Lee)
-_CG_FAST, _CG_MASKED = 30, 10  # conjugate-gradient iterations of the two kernel solves
+_CG_ITERS = (30, 10)  # conjugate-gradient iterations of the two kernel solves (cg_kernel)
 _NS_LAM = 1e-3  # L0 weight of the latent images compared by the no-blur test
 _NS_MAX = 0.85  # kernels that do not lower the latent's l1/l2 below this are rejected
 _NEAR_DELTA = 0.8  # kernels with this much of their mass in the central 3x3: a delta
-
-
-def _workers() -> int:
-    import torch
-
-    return max(1, torch.get_num_threads())
 
 
 def _luminance(image) -> np.ndarray:
@@ -77,8 +72,7 @@ def _luminance(image) -> np.ndarray:
             raise PSFError("the image contains NaN or infinite values")
     else:
         raise PSFError(f"unsupported image dtype {a.dtype} (expected float, uint8 or uint16)")
-    if a.ndim == 3:
-        a = a @ _LUMA
+    a = luminance(a)
     return np.clip(a, 0.0, 1.0).astype(np.float32)
 
 
@@ -114,20 +108,11 @@ def _periodic_pad(y: np.ndarray, grid: tuple[int, int], top: int, left: int) -> 
     return (w * p + (1 - w) * base).astype(np.float32)
 
 
-def _otf(k: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """rfft2 of ``k`` zero-padded to ``grid`` with its centre moved to (0, 0)."""
-    h, w = k.shape
-    z = np.zeros(grid, np.float32)
-    z[:h, :w] = k
-    z = np.roll(z, (-(h // 2), -(w // 2)), axis=(0, 1))
-    return scipy.fft.rfft2(z, workers=_workers())
-
-
 def _latent_l0(Y: np.ndarray, K: np.ndarray, D2: np.ndarray, grid, lam: float, kappa: float):
     """Half-quadratic splitting for ``min_x ||k*x - y||^2 + lam ||grad x||_0`` (Xu et al.
     2011; Pan et al. 2014): alternately zero the gradients below ``sqrt(lam / beta)`` and
     solve the quadratic problem in the Fourier domain, ``beta`` growing by ``kappa``."""
-    rfft, irfft, wk = scipy.fft.rfft2, scipy.fft.irfft2, _workers()
+    rfft, irfft, wk = scipy.fft.rfft2, scipy.fft.irfft2, fft_workers()
     num1 = np.conj(K) * Y
     K2 = K.real**2 + K.imag**2
     x = irfft(Y, s=grid, workers=wk)
@@ -173,86 +158,6 @@ def _salient(gx: np.ndarray, gy: np.ndarray, keep: int, threshold: float | None)
     return np.where(weak, 0, gx), np.where(weak, 0, gy), threshold
 
 
-def _cg(normal, b: np.ndarray, k: np.ndarray, iters: int) -> np.ndarray:
-    """Conjugate gradients for ``normal(k) = b`` (symmetric positive definite), from ``k``."""
-    r = b - normal(k)
-    p, rr = r.copy(), float(np.vdot(r, r))
-    for _ in range(iters):
-        if rr < 1e-20:
-            break
-        Ap = normal(p)
-        alpha = rr / max(float(np.vdot(p, Ap)), 1e-30)
-        k = k + alpha * p
-        r -= alpha * Ap
-        rr, rr_old = float(np.vdot(r, r)), rr
-        p = r + (rr / rr_old) * p
-    return k
-
-
-def _kernel_step(lv: _Level, grads, k0: np.ndarray, gamma: float) -> np.ndarray:
-    """Least squares ``min_k sum_d ||mask (g_d * k - y_d)||^2 + gamma ||k||^2`` over a
-    ``k0``-sized support, ``g_d`` the latent's selected gradients, ``y_d`` the observed ones.
-
-    Solved by conjugate gradients twice: first without the mask on ``g_d * k`` (the normal
-    operator is then a small convolution with the gradients' autocorrelation, as in Cho &
-    Lee 2009), then a few iterations of the exact masked problem from that solution, with
-    products by FFT on the level's grid.
-    """
-    rfft, irfft, wk, grid = scipy.fft.rfft2, scipy.fft.irfft2, _workers(), lv.grid
-    s = k0.shape[0]
-    Gs = [rfft(g, workers=wk) for g in grads]
-    idx = np.arange(-(s // 2), s - s // 2) % np.array(grid)[:, None]
-    b = irfft(sum(np.conj(G) * Yf for G, Yf in zip(Gs, lv.Ygrad)), s=grid, workers=wk)
-    b = b[np.ix_(idx[0], idx[1])].astype(np.float64)
-    lags = np.arange(-(s - 1), s) % np.array(grid)[:, None]
-    R = irfft(sum((G * np.conj(G)).real for G in Gs), s=grid, workers=wk)
-    n = scipy.fft.next_fast_len(3 * s - 2, real=True)  # linear convolution of k and R
-    Rf = rfft(R[np.ix_(lags[0], lags[1])].astype(np.float64), (n, n))
-
-    def toeplitz(k):
-        full = irfft(Rf * rfft(k, (n, n)), (n, n))
-        return full[s - 1 : 2 * s - 1, s - 1 : 2 * s - 1] + gamma * k
-
-    def masked(k):
-        Kf = _otf(k, grid)
-        acc = 0
-        for G in Gs:
-            acc = acc + np.conj(G) * rfft(irfft(G * Kf, s=grid, workers=wk) * lv.mask, workers=wk)
-        return irfft(acc, s=grid, workers=wk)[np.ix_(idx[0], idx[1])] + gamma * k
-
-    k = _cg(toeplitz, b, k0.astype(np.float64), _CG_FAST)
-    return _cg(masked, b, k, _CG_MASKED)
-
-
-def _clean(k: np.ndarray) -> np.ndarray:
-    """Values under ``_K_THRESHOLD`` of the peak and 8-connected parts holding under
-    ``_CC_MASS`` of the mass removed, normalised, centre of mass moved to the nearest pixel
-    of the centre (an all-zero kernel is returned as it is)."""
-    k = np.where(k < _K_THRESHOLD * k.max(), 0.0, k)
-    labels, n = ndi.label(k > 0, structure=np.ones((3, 3)))
-    if n > 1:
-        mass = ndi.sum(k, labels, index=np.arange(1, n + 1))
-        k = np.where(np.isin(labels, 1 + np.flatnonzero(mass < _CC_MASS * mass.sum())), 0.0, k)
-    s = k.sum()
-    if not (np.isfinite(s) and s > 0):
-        return k
-    k = k / s
-    c = np.array(ndi.center_of_mass(k))
-    return ndi.shift(k, np.round(np.array(k.shape) // 2 - c), order=0, mode="constant")
-
-
-def _resize_kernel(k: np.ndarray, s: int) -> np.ndarray:
-    k = cv2.resize(k.astype(np.float32), (s, s), interpolation=cv2.INTER_LINEAR)
-    k = np.maximum(k, 0)
-    return k / k.sum() if k.sum() > 0 else _delta(s)
-
-
-def _delta(s: int) -> np.ndarray:
-    k = np.zeros((s, s))
-    k[s // 2, s // 2] = 1.0
-    return k
-
-
 def _finish(k: np.ndarray, size: int) -> np.ndarray:
     """Check the final kernel, move its centre of mass to the centre (integer, then bilinear
     sub-pixel shift) and crop it to its support (odd sides, centred)."""
@@ -266,7 +171,7 @@ def _finish(k: np.ndarray, size: int) -> np.ndarray:
             f"the {size}x{size} window (blur larger than size, or no blur structure found)"
         )
     c = size // 2
-    k = ndi.shift(k, np.round(c - np.array(ndi.center_of_mass(k))), order=0, mode="constant")
+    k = recentre(k)
     ys, xs = np.nonzero(k)
     r = min(c, max(1, int(np.max(np.abs(np.concatenate([ys - c, xs - c])))) + 1))
     k = k[c - r : c + 1 + r, c - r : c + 1 + r]  # side 2r + 1 <= size
@@ -375,12 +280,12 @@ def estimate_psf(
         s = max(3, int(round(size * scale)) | 1)
         shape = (max(8, round(y.shape[1] * scale)), max(8, round(y.shape[0] * scale)))
         yl = cv2.resize(y, shape, interpolation=cv2.INTER_AREA) if lev else y
-        k = _delta(s) if k is None else _resize_kernel(k, s)
+        k = delta(s) if k is None else resize_kernel(k, s)
         lv = _Level(yl, s)
         k = _estimate_level(lv, k, iterations, lam, gamma)
     c = k.shape[0] // 2
     if lv.sparsity_ratio(k) > _NS_MAX or k[c - 1 : c + 2, c - 1 : c + 2].sum() >= _NEAR_DELTA:
-        k = _delta(size)  # the kernel does not sharpen the photo, or is too small to matter
+        k = delta(size)  # the kernel does not sharpen the photo, or is too small to matter
     return _finish(k, size)
 
 
@@ -391,7 +296,7 @@ class _Level:
 
     def __init__(self, y: np.ndarray, s: int):
         H, W = y.shape
-        wk = _workers()
+        wk = fft_workers()
         self.grid = grid = tuple(scipy.fft.next_fast_len(n + 2 * s, real=True) for n in (H, W))
         top, left = (grid[0] - H) // 2, (grid[1] - W) // 2
         yp = _periodic_pad(y, grid, top, left)
@@ -407,7 +312,7 @@ class _Level:
         self.Ygrad = [scipy.fft.rfft2(g * self.mask, workers=wk) for g in _grad(yp)]
 
     def latent(self, k: np.ndarray, lam: float) -> np.ndarray:
-        K = _otf(k, self.grid)
+        K = kernel_otf(k, self.grid)
         return _latent_l0(self.Y, K, self.D2, self.grid, lam, 2.0)
 
     def sparsity_ratio(self, k: np.ndarray) -> float:
@@ -424,12 +329,20 @@ class _Level:
             g = np.abs(np.stack([d[inner] for d in _grad(x)]))
             return g.sum() / max(np.sqrt((g**2).sum()), 1e-12)
 
-        sharp, smooth = self.latent(k, _NS_LAM), self.latent(_delta(1), _NS_LAM)
+        sharp, smooth = self.latent(k, _NS_LAM), self.latent(delta(1), _NS_LAM)
         return float(ns(sharp) / max(ns(smooth), 1e-12))
 
 
 def _grad(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.roll(x, -1, 1) - x, np.roll(x, -1, 0) - x
+
+
+def _clean(k: np.ndarray) -> np.ndarray | None:
+    """Values under ``_K_THRESHOLD`` of the peak and 8-connected parts holding under
+    ``_CC_MASS`` of the mass removed, normalised, centre of mass moved to the nearest pixel
+    of the centre (None if nothing is left)."""
+    k = prune(k, _K_THRESHOLD, piece=_CC_MASS, of="total")
+    return None if k is None else recentre(k)
 
 
 def _estimate_level(lv: _Level, k, iterations, lam, gamma):
@@ -440,8 +353,8 @@ def _estimate_level(lv: _Level, k, iterations, lam, gamma):
         x = lv.latent(k, lam)
         gx, gy, threshold = _salient(*_grad(x), _KEEP * k.shape[0], threshold)
         threshold /= 1.1
-        k_new = _clean(_kernel_step(lv, (gx, gy), k, gamma))
-        if not k_new.sum() > 0:
+        k_new = _clean(cg_kernel((gx, gy), lv.Ygrad, lv.mask, lv.grid, k, gamma, _CG_ITERS))
+        if k_new is None:
             break
         k = k_new
         lam = max(lam / 1.1, 1e-4)

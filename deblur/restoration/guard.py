@@ -46,18 +46,28 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import scipy.fft
-import scipy.linalg
-import scipy.optimize
 import torch
 
 from deblur.layout import as_bchw
+from deblur.psf.fit import luminance, nnls_refit, noise_sigma, prune, tikhonov_kernel
+from deblur.psf.fourier import kernel_otf
 from deblur.restoration.verdict import SHARP_CENTER_MASS, THRESHOLDS, GuardReport, decide
 from deblur.restoration.verdict import make_report as _make_report
 
-__all__ = ["check_result", "FIT_SIZE", "KERNEL_SIZE", "MODEL_ERROR", "SHARP_CENTER_MASS",
-           "SIGMA_FLOOR", "THRESHOLDS", "TILE", "GuardReport", "apply_guard",
-           "check_restoration", "decide"]  # fmt: skip
+__all__ = [
+    "check_result",
+    "FIT_SIZE",
+    "KERNEL_SIZE",
+    "MODEL_ERROR",
+    "SHARP_CENTER_MASS",
+    "SIGMA_FLOOR",
+    "THRESHOLDS",
+    "TILE",
+    "GuardReport",
+    "apply_guard",
+    "check_restoration",
+    "decide",
+]
 
 KERNEL_SIZE = 51
 """Largest blur kernel (pixels a side) the fit considers."""
@@ -74,99 +84,17 @@ TILE = 192
 MODEL_ERROR = 0.1
 """Model-error allowance of the residual, as a fraction of the tile's RMS gradient of ``y``."""
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
 
 def _luma(a: np.ndarray) -> np.ndarray:
     """(C, H, W) float32 -> (H, W) float32 luminance (alpha ignored)."""
-    lum = np.tensordot(_LUMA, a[:3], axes=1) if a.shape[0] >= 3 else a[0]
-    return np.ascontiguousarray(lum, dtype=np.float32)
-
-
-def _noise_sigma(a: np.ndarray) -> float:
-    """Donoho-Johnstone MAD noise estimate on the finest diagonal Haar band of (H, W)."""
-    H, W = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
-    b = a[:H, :W]
-    hh = (b[0::2, 0::2] - b[0::2, 1::2] - b[1::2, 0::2] + b[1::2, 1::2]) / 2
-    return float(np.median(np.abs(hh)) / 0.6745)
-
-
-def _tukey(n: int, frac: float = 0.1) -> np.ndarray:
-    w = np.ones(n)
-    m = max(1, int(n * frac))
-    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(m) / m)
-    w[:m], w[n - m :] = ramp, ramp[::-1]
-    return w
-
-
-def _fit_kernel(x: np.ndarray, y: np.ndarray, r: int, reg: float = 0.1):
-    """Gradient-domain Tikhonov fit of ``y = k * x`` on (H, W) luminances: the (2r+1)^2
-    kernel (centre ``(r, r)``), the FFT grid, the 9x9-smoothed spectra ``(Sxy, Sxx, Syy)``
-    of the tapered gradients, and their auto- and cross-correlations (for :func:`_refit`)."""
-    grads = [(np.diff(a, axis=1)[:-1], np.diff(a, axis=0)[:, :-1]) for a in (x, y)]
-    h, w = grads[0][0].shape
-    win = np.outer(_tukey(h), _tukey(w)).astype(np.float32)
-    s = tuple(scipy.fft.next_fast_len(n + 2 * r, real=True) for n in (h, w))
-    workers = max(1, torch.get_num_threads())
-    num, den, py = 0.0, 0.0, 0.0
-    for gx, gy in zip(grads[0], grads[1]):
-        X = scipy.fft.rfft2(gx * win, s, workers=workers)
-        Y = scipy.fft.rfft2(gy * win, s, workers=workers)
-        num = num + np.conj(X) * Y
-        den = den + (X.real**2 + X.imag**2)
-        py = py + (Y.real**2 + Y.imag**2)
-    k = scipy.fft.irfft2(num / (den + reg * den.mean() + 1e-30), s, workers=workers)
-    k = np.roll(k, (r, r), (0, 1))[: 2 * r + 1, : 2 * r + 1]
-
-    def smooth(a):
-        return cv2.blur(a.astype(np.float32), (9, 9), borderType=cv2.BORDER_REFLECT)
-
-    spectra = (smooth(num.real) + 1j * smooth(num.imag), smooth(den), smooth(py))
-    corr = (scipy.fft.irfft2(den, s, workers=workers), scipy.fft.irfft2(num, s, workers=workers))
-    return k, s, spectra, corr
+    return np.ascontiguousarray(luminance(a, 0), dtype=np.float32)
 
 
 def _project(k: np.ndarray) -> np.ndarray | None:
     """Plausible blur from a least-squares kernel (None if nothing is left): negative taps,
     taps below 5% of the peak or 3x the taps' noise (MAD), and 8-connected pieces under 10%
     of the largest piece's mass dropped; the rest normalised to sum 1."""
-    noise = np.median(np.abs(k)) / 0.6745
-    k = np.maximum(k, 0.0)
-    if not k.max() > 0:
-        return None
-    mask = (k >= max(0.05 * k.max(), 3 * noise)).astype(np.uint8)
-    n, labels = cv2.connectedComponents(mask, connectivity=8)
-    mass = np.bincount(labels.ravel(), weights=k.ravel(), minlength=n)
-    mass[0] = 0.0
-    k = np.where(np.isin(labels, np.nonzero(mass >= 0.1 * mass.max())[0]), k, 0.0)
-    return k / k.sum()
-
-
-def _refit(k: np.ndarray, corr: tuple[np.ndarray, np.ndarray], max_taps: int = 600):
-    """Non-negative least-squares refit of ``k`` on its support dilated by one pixel: the
-    misfit of :func:`_fit_kernel` (normal equations, 1e-3 relative ridge), ``k >= 0``
-    (Lawson-Hanson NNLS on the Cholesky factor), sum 1. Kept as is over ``max_taps`` taps."""
-    auto, cross = corr
-    r = k.shape[0] // 2
-    rows, cols = np.nonzero(cv2.dilate((k > 0).astype(np.uint8), np.ones((3, 3), np.uint8)))
-    n = len(rows)
-    if n > max_taps:
-        return k
-    L1, L2 = auto.shape
-    A = auto[(rows[:, None] - rows[None, :]) % L1, (cols[:, None] - cols[None, :]) % L2]
-    A, b = A.astype(np.float64), cross[(rows - r) % L1, (cols - r) % L2].astype(np.float64)
-    A[np.diag_indices(n)] += 1e-3 * np.trace(A) / n + 1e-30
-    try:
-        chol = np.linalg.cholesky(A)
-        z = scipy.linalg.solve_triangular(chol, b, lower=True)
-        taps = scipy.optimize.nnls(chol.T, z, maxiter=30 * n)[0]
-    except (np.linalg.LinAlgError, RuntimeError):
-        return k
-    if not taps.sum() > 0:
-        return k
-    out = np.zeros_like(k)
-    out[rows, cols] = taps / taps.sum()
-    return out
+    return prune(k, 0.05, noise=3.0, piece=0.1, of="largest")
 
 
 def _apply(k: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int]:
@@ -194,9 +122,9 @@ def _tile_residual(cx: np.ndarray, cy: np.ndarray, r: int, k0: np.ndarray) -> np
         for l0, tw in _tiles(cx.shape[1]):
             tx, ty = cx[t0 : t0 + th, l0 : l0 + tw], cy[t0 : t0 + th, l0 : l0 + tw]
             rt = min(r, (min(th, tw) - 1) // 4)
-            fit = _fit_kernel(tx, ty, rt) if (th, tw) != cx.shape else None
+            fit = tikhonov_kernel(tx, ty, rt) if (th, tw) != cx.shape else None
             k = None if fit is None else _project(fit[0])
-            k = None if k is None else _refit(k, fit[3])
+            k = None if k is None else nnls_refit(k, fit[3])
             res, ext = _apply(k0 if k is None else k, tx, ty)
             v = ty[ext : th - ext, ext : tw - ext]
             g2 = np.mean(np.square(np.diff(v, axis=0))) + np.mean(np.square(np.diff(v, axis=1)))
@@ -215,12 +143,12 @@ def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False, sharp: bool = Fa
     if not np.isfinite(x).all():
         return {"verdict": "doubtful", "reason": "result not finite"}
     ly, lx = _luma(y), _luma(x)
-    sigma = max(_noise_sigma(ly), SIGMA_FLOOR)
-    out = {"noise_sigma": sigma, "noise_gain": max(_noise_sigma(lx), SIGMA_FLOOR) / sigma}
+    sigma = max(noise_sigma(ly), SIGMA_FLOOR)
+    out = {"noise_sigma": sigma, "noise_gain": max(noise_sigma(lx), SIGMA_FLOOR) / sigma}
     fh, fw = min(H, FIT_SIZE), min(W, FIT_SIZE)
     t0, l0 = (H - fh) // 2, (W - fw) // 2
     cx, cy = lx[t0 : t0 + fh, l0 : l0 + fw], ly[t0 : t0 + fh, l0 : l0 + fw]
-    k_ls, s, (sxy, sxx, syy), corr = _fit_kernel(cx, cy, r)
+    k_ls, s, (sxy, sxx, syy), corr = tikhonov_kernel(cx, cy, r)
     tiny = 1e-30
     # smear: |K| of the unconstrained fit averaged over x's spectrum; a blur has |K| <= 1
     gain = np.minimum(np.abs(sxy) / np.maximum(sxx, tiny), 10.0)
@@ -230,7 +158,7 @@ def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False, sharp: bool = Fa
         return {**out, "verdict": "doubtful", "reason": "no blur explains the input"}
     pr, pc = np.unravel_index(np.argmax(k), k.shape)
     out["center_mass"] = float(k[max(pr - 1, 0) : pr + 2, max(pc - 1, 0) : pc + 2].sum())
-    k = _refit(k, corr)
+    k = nnls_refit(k, corr)
     tiles = _tile_residual(cx, cy, r, k)
     allow = np.sqrt(sigma**2 + (MODEL_ERROR * tiles[:, 1]) ** 2)
     out["residual"] = float(np.median(tiles[:, 0] / allow))
@@ -239,9 +167,7 @@ def _check_one(y: np.ndarray, x: np.ndarray, raw: bool = False, sharp: bool = Fa
     out["kernel_size"] = int(max(np.ptp(rows), np.ptp(cols)) + 1)
     # invented: x's energy where the fitted blur destroyed the signal (|K| < 0.1) that is
     # not coherent with y there, over y's energy there (noise)
-    kk = np.zeros(s, np.float32)
-    kk[: 2 * r + 1, : 2 * r + 1] = k
-    dead = np.abs(scipy.fft.rfft2(np.roll(kk, (-r, -r), (0, 1)))) < 0.1
+    dead = np.abs(kernel_otf(k, s)) < 0.1
     incoherent = np.maximum(sxx - np.abs(sxy) ** 2 / np.maximum(syy, tiny), 0.0)
     out["invented"] = float(incoherent[dead].sum() / max(syy[dead].sum(), tiny))
     # overshoot of x beyond the local range of y (halos), in 8-bit levels

@@ -22,7 +22,7 @@ import torch
 
 from deblur.errors import UsageError
 from deblur.layout import as_bchw
-from deblur.psf.fourier import fft_shape, fft_workers, psf_to_otf
+from deblur.psf.fourier import diff_power, fft_shape, fft_workers, psf_to_otf
 from deblur.restoration.classical import _check_boundary, _check_psf
 
 __all__ = ["HQS_ALPHA", "HQS_ALPHAS", "HQS_WEIGHT", "hqs_deconv"]
@@ -119,10 +119,7 @@ class _Solver:
         self.grid, self.masked = grid, masked
         otf = psf_to_otf(k.double().cpu(), grid).numpy()
         self.k2 = (otf.real**2 + otf.imag**2).astype(np.float32)
-        f1 = np.fft.fftfreq(grid[0])[:, None]
-        f2 = np.fft.rfftfreq(grid[1])[None, :]
-        d2 = 4 - 2 * np.cos(2 * np.pi * f1) - 2 * np.cos(2 * np.pi * f2)
-        self.d2 = d2.astype(np.float32)
+        self.d2 = diff_power(grid)
         self.otf = otf.astype(np.complex64)
         self.otf_c = self.otf.conj()
         top, left, H, W = window

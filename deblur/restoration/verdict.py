@@ -32,19 +32,33 @@ SHARP_CENTER_MASS = 0.9
 changed little (``"little changed"``, or ``"sharp input"`` when the input's own estimate
 is a delta too)."""
 
-THRESHOLDS = {"residual": 12.0, "smear": 1.0, "noise_gain": 6.0, "fit_gate": 1.2,
-              "gated_noise_gain": 3.5, "invented": 6.0, "overshoot": 5.0}  # fmt: skip
+THRESHOLDS = {
+    "residual": 12.0,
+    "smear": 1.0,
+    "noise_gain": 6.0,
+    "fit_gate": 1.2,
+    "gated_noise_gain": 3.5,
+    "invented": 6.0,
+    "overshoot": 5.0,
+}
 """Of :func:`decide`. ``smear`` is fixed by theory (a blur has ``|K| <= 1``); the others were
 tuned on validation photos, uniform and spatially varying blur (``guard_eval.py --tune``)."""
 
-_REASONS = {"residual": "residual {:.1f}x noise and model error",
-            "smear": "smeared (blur gain {:.2f})", "noise_gain": "noise {:.1f}x the input's",
-            "invented": "ringing or invented detail, {:.0f}x the noise where the blur left none",
-            "overshoot": "halos {:.1f} levels beyond the input's range"}  # fmt: skip
+_REASONS = {
+    "residual": "residual {:.1f}x noise and model error",
+    "smear": "smeared (blur gain {:.2f})",
+    "noise_gain": "noise {:.1f}x the input's",
+    "invented": "ringing or invented detail, {:.0f}x the noise where the blur left none",
+    "overshoot": "halos {:.1f} levels beyond the input's range",
+}
 
-_ACTIONS = {"ok": "kept", "not checked": "kept", "doubtful": "fell back to input",
-            "little changed": "passed through (little changed)",
-            "sharp input": "passed through (input already sharp)"}  # fmt: skip
+_ACTIONS = {
+    "ok": "kept",
+    "not checked": "kept",
+    "doubtful": "fell back to input",
+    "little changed": "passed through (little changed)",
+    "sharp input": "passed through (input already sharp)",
+}
 
 
 @dataclass(frozen=True)
