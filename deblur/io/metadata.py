@@ -31,12 +31,17 @@ MAX_EXIF_BYTES: int = 1 * 2**20
 
 _EXIF_HEADER = b"Exif\x00\x00"
 _EXIF_IFD, _GPS_IFD, _INTEROP_IFD, _MAKER_NOTE = 0x8769, 0x8825, 0xA005, 0x927C
-# TIFF tags that describe how a file stores its pixels: not EXIF to carry over
-_STORAGE_TAGS = frozenset({
-    254, 255, 256, 257, 258, 259, 262, 263, 266, 269, 273, 277, 278, 279, 280, 281, 284,
-    285, 292, 293, 297, 301, 317, 318, 319, 320, 322, 323, 324, 325, 330, 338, 339, 340,
-    341, 347, 513, 514, 529, 530, 531, 532, 700, 33723, 34377, 34675,
-})  # fmt: skip
+#: TIFF tags that describe how a file stores its pixels, not EXIF to carry over, by kind.
+_STORAGE_TAG_GROUPS = {
+    "subfile and size": (254, 255, 256, 257),
+    "samples": (258, 262, 263, 266, 277, 280, 281, 284, 338, 339, 340, 341),
+    "colour": (301, 318, 319, 320, 529, 530, 531, 532),
+    "compression": (259, 292, 293, 317, 347, 513, 514),
+    "strips and tiles": (273, 278, 279, 322, 323, 324, 325, 330),
+    "document and pages": (269, 285, 297),
+    "blocks of their own (XMP, IPTC, Photoshop, ICC)": (700, 33723, 34377, 34675),
+}
+_STORAGE_TAGS = frozenset(tag for group in _STORAGE_TAG_GROUPS.values() for tag in group)
 
 
 @dataclass(frozen=True)

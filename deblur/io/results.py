@@ -34,8 +34,12 @@ from deblur.io.write import _protected, encode_image, holds_profile, write_image
 __all__ = ["FORMAT_EXTENSIONS", "output_ext", "read_input", "write_result"]
 
 FORMAT_EXTENSIONS: dict[str, str] = {
-    "png": ".png", "jpeg": ".jpg", "tiff": ".tif", "bmp": ".bmp", "webp": ".webp",
-}  # fmt: skip
+    "png": ".png",
+    "jpeg": ".jpg",
+    "tiff": ".tif",
+    "bmp": ".bmp",
+    "webp": ".webp",
+}
 """The usual extension of each format :func:`deblur.io.read_image` reports."""
 
 _FORMAT_OF = {".jpeg": "jpeg", ".tiff": "tiff"} | {e: f for f, e in FORMAT_EXTENSIONS.items()}
@@ -149,14 +153,11 @@ def write_result(
     done = colour.finish(result, holds_profile(ext, image.bit_depth))
     notes: list[str] = list(image.notes) + list(done.notes)
     meta = dict(icc_profile=done.icc_profile, exif=image.exif, quality=quality, notes=notes)
+    meta.update(alpha=image.alpha, bit_depth=image.bit_depth)
     if dst is None:
-        data = encode_image(ext, done.working, alpha=image.alpha, bit_depth=image.bit_depth, **meta)
-        _to_stream(stream, data)
+        _to_stream(stream, encode_image(ext, done.working, **meta))
         return None, tuple(notes)
-    written = write_image(
-        dst, done.working, alpha=image.alpha, bit_depth=image.bit_depth,
-        overwrite=overwrite, protect=protect, **meta,
-    )  # fmt: skip
+    written = write_image(dst, done.working, overwrite=overwrite, protect=protect, **meta)
     return written, tuple(notes)
 
 

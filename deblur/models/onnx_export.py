@@ -42,6 +42,15 @@ CHECK_SIZES: tuple[tuple[int, int], ...] = ((37, 53), (67, 41), (101, 129))
 multiples of 16, so the padding inside the graph is exercised)."""
 
 _INSTALL = "pip install 'deblur[onnx]'"
+_AXES = {0: "batch", 2: "height", 3: "width"}
+#: ``torch.onnx.export``'s options but the opset: the legacy exporter, named input and
+#: output with batch, height and width free.
+_EXPORT_OPTIONS = {
+    "dynamo": False,
+    "input_names": ["image"],
+    "output_names": ["sharp"],
+    "dynamic_axes": {"image": _AXES, "sharp": _AXES},
+}
 
 
 class _Exported(nn.Module):
@@ -127,16 +136,11 @@ def export_onnx(
         raise UsageError(f"export-onnx needs the onnx package: {_INSTALL}") from None
     wrapped = _Exported(net.to("cpu").eval()).eval()
     example = torch.rand(1, net.cfg.channels, 2 * net.cfg.multiple + 5, 3 * net.cfg.multiple + 7)
-    axes = {0: "batch", 2: "height", 3: "width"}
     buf = io.BytesIO()
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation and trace notes
-            torch.onnx.export(
-                wrapped, (example,), buf, dynamo=False, opset_version=opset,
-                input_names=["image"], output_names=["sharp"],
-                dynamic_axes={"image": axes, "sharp": axes},
-            )  # fmt: skip
+            torch.onnx.export(wrapped, (example,), buf, opset_version=opset, **_EXPORT_OPTIONS)
     except Exception as e:  # the exporter raises many kinds: one line out
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise DeblurError(f"ONNX export failed: {first[:300]}") from None

@@ -20,9 +20,17 @@ from deblur.atomic import atomic_write
 from deblur.errors import WeightsError
 from deblur.models.net import MultiScaleNet, NetConfig
 
-__all__ = ["FORMAT", "MAX_PARAMETERS", "WEIGHTS_DIR", "checked_net_config",
-           "default_weights_path", "load_weights", "network_shapes", "save_weights",
-           "write_card"]  # fmt: skip
+__all__ = [
+    "FORMAT",
+    "MAX_PARAMETERS",
+    "WEIGHTS_DIR",
+    "checked_net_config",
+    "default_weights_path",
+    "load_weights",
+    "network_shapes",
+    "save_weights",
+    "write_card",
+]
 
 FORMAT = "deblur-multiscale-v1"
 DEFAULT_VARIANT = "base"
@@ -110,9 +118,7 @@ def load_weights(path: str | Path) -> MultiScaleNet:
                 why = " ".join(str(e).split())[:200]
                 raise WeightsError(f"{name}: invalid model config in metadata ({why})") from None
             expected = network_shapes(cfg)
-            listed = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype())
-                      for k in f.keys()}  # fmt: skip
-            problem = _shape_problem(listed, expected)
+            problem = _shape_problem(_listed_tensors(f), expected)
             if problem:
                 raise WeightsError(f"{name}: weights do not match the model config ({problem})")
             state = {k: f.get_tensor(k) for k in f.keys()}
@@ -132,6 +138,15 @@ def load_weights(path: str | Path) -> MultiScaleNet:
     return model.eval()
 
 
+def _listed_tensors(f) -> dict[str, tuple]:
+    """Name -> ``(shape, dtype)`` of each tensor a safetensors header lists (none read)."""
+    listed = {}
+    for k in f.keys():
+        entry = f.get_slice(k)
+        listed[k] = (tuple(entry.get_shape()), entry.get_dtype())
+    return listed
+
+
 def _shape_problem(listed: dict[str, tuple], expected: dict[str, tuple[int, ...]]) -> str | None:
     """What differs between a file's tensors ``name -> (shape, dtype)`` and the network's."""
     missing, extra = sorted(set(expected) - set(listed)), sorted(set(listed) - set(expected))
@@ -147,10 +162,20 @@ def _shape_problem(listed: dict[str, tuple], expected: dict[str, tuple[int, ...]
 
 #: Bounds of a weights file's config, checked before any network is built (a hostile
 #: file must not make us build a huge one): key -> (min, max).
-_CONFIG_BOUNDS = {"channels": (1, 4), "width": (1, 1024), "scales": (1, 8), "unshuffle": (1, 8),
-                  "res_blocks": (0, 64), "ird_units": (1, 64), "fuse_width": (1, 1024),
-                  "context": (0, 1024), "full_res": (0, 256), "fourier": (0, 64),
-                  "fourier_support": (1, 63), "fourier_spectral": (0, 64)}  # fmt: skip
+_CONFIG_BOUNDS = {
+    "channels": (1, 4),
+    "width": (1, 1024),
+    "scales": (1, 8),
+    "unshuffle": (1, 8),
+    "res_blocks": (0, 64),
+    "ird_units": (1, 64),
+    "fuse_width": (1, 1024),
+    "context": (0, 1024),
+    "full_res": (0, 256),
+    "fourier": (0, 64),
+    "fourier_support": (1, 63),
+    "fourier_spectral": (0, 64),
+}
 #: Most parameters a network read from a file may have (80 MB in fp32; the largest
 #: variant has under 1 M): bounds what a hostile config can make us allocate.
 MAX_PARAMETERS = 20_000_000

@@ -28,24 +28,60 @@ from deblur.errors import TrainError, one_line
 from deblur.training.config import UNCOMPARED, TrainConfig
 from deblur.training.schema import checkpoint_problem, rng_problem
 
-__all__ = ["FORMAT", "config_diff", "convert_checkpoint", "get_rng_state", "init_state",
-           "load_checkpoint", "restore_training", "save_checkpoint", "set_rng_state"]  # fmt: skip
+__all__ = [
+    "FORMAT",
+    "config_diff",
+    "convert_checkpoint",
+    "get_rng_state",
+    "init_state",
+    "load_checkpoint",
+    "restore_training",
+    "save_checkpoint",
+    "set_rng_state",
+]
 
 FORMAT = "deblur-checkpoint-v2"
 _CONVERT = "if you trust the file, convert it once: deblur convert-checkpoint OLD NEW --trust"
 
 
+#: The fields of numpy's legacy global state (``np.random.get_state()``), in its order.
+_NUMPY_FIELDS = ("name", "keys", "pos", "has_gauss", "cached_gaussian")
+
+
+def _numpy_record(np_state: tuple) -> dict:
+    """numpy's state tuple as the checkpoint stores it (keys as an int64 tensor)."""
+    name, keys, pos, has_gauss, cached = np_state
+    keys = torch.from_numpy(np.asarray(keys, np.int64))
+    return dict(zip(_NUMPY_FIELDS, (name, keys, int(pos), int(has_gauss), float(cached))))
+
+
+def _numpy_tuple(record: dict) -> tuple:
+    """What :func:`_numpy_record` stored, as ``np.random.set_state`` takes it."""
+    values = [record[k] for k in _NUMPY_FIELDS]
+    values[1] = values[1].numpy().astype(np.uint32)
+    return tuple(values)
+
+
+def _python_record(py_state: tuple) -> dict:
+    """``random.getstate()`` as the checkpoint stores it (the words as an int64 tensor)."""
+    version, words, gauss_next = py_state
+    words = torch.tensor(words, dtype=torch.int64)
+    return {"version": version, "state": words, "gauss_next": gauss_next}
+
+
+def _python_tuple(record: dict) -> tuple:
+    """What :func:`_python_record` stored, as ``random.setstate`` takes it."""
+    words = tuple(int(v) for v in record["state"].tolist())
+    return (record["version"], words, record["gauss_next"])
+
+
 def get_rng_state() -> dict:
     """The torch, numpy and Python global random states, as tensors and plain values."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
-    version, words, gauss_next = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "python": {"version": version, "state": torch.tensor(words, dtype=torch.int64),
-                   "gauss_next": gauss_next},
-    }  # fmt: skip
+        "numpy": _numpy_record(np.random.get_state()),  # noqa: NPY002
+        "python": _python_record(random.getstate()),
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -60,10 +96,7 @@ def set_rng_state(state: dict) -> None:
     if problem:
         raise TrainError(f"the checkpoint's random-number states are damaged ({problem})")
     try:
-        n, p = state["numpy"], state["python"]
-        np_state = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                    n["cached_gaussian"])  # fmt: skip
-        py_state = (p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"])
+        np_state, py_state = _numpy_tuple(state["numpy"]), _python_tuple(state["python"])
         saved = get_rng_state()
         torch.set_rng_state(state["torch"])
         np.random.set_state(np_state)  # noqa: NPY002
@@ -78,12 +111,8 @@ def set_rng_state(state: dict) -> None:
 
 def _restore_quietly(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    n, p = state["numpy"], state["python"]
-    np.random.set_state(  # noqa: NPY002
-        (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-         n["cached_gaussian"])
-    )  # fmt: skip
-    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
+    np.random.set_state(_numpy_tuple(state["numpy"]))  # noqa: NPY002
+    random.setstate(_python_tuple(state["python"]))
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
@@ -134,6 +163,19 @@ def load_checkpoint(path: str | Path) -> dict:
     return ck
 
 
+#: What ``zipfile`` raises on a file that is not a sound zip archive.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    ValueError,
+    EOFError,
+    KeyError,
+    OverflowError,
+    NotImplementedError,
+    struct.error,
+)
+
+
 def _archive_problem(p: Path) -> str | None:
     """Why ``p`` is not an archive as ``torch.save`` writes it (a zip of stored entries, no
     larger than the file), or None. Compressed entries could expand without bound, and the
@@ -143,8 +185,7 @@ def _archive_problem(p: Path) -> str | None:
         size = p.stat().st_size
         with zipfile.ZipFile(p) as z:
             entries = z.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, OverflowError,
-            NotImplementedError, struct.error) as e:  # fmt: skip
+    except _ZIP_ERRORS as e:
         return f"not a zip archive as torch.save writes: {one_line(e)[:120]}"
     for info in entries:
         if info.compress_type != zipfile.ZIP_STORED or info.file_size > size:
@@ -176,16 +217,10 @@ def convert_checkpoint(old: str | Path, new: str | Path, *, trust: bool = False)
     try:
         ck = torch.load(old, map_location="cpu", weights_only=False)
         rng = ck["rng"]
-        np_state = rng["numpy"]
-        if isinstance(np_state, tuple):
-            name, keys, pos, has_gauss, cached = np_state
-            rng["numpy"] = {"name": name, "keys": torch.from_numpy(np.asarray(keys, np.int64)),
-                            "pos": int(pos), "has_gauss": int(has_gauss),
-                            "cached_gaussian": float(cached)}  # fmt: skip
+        if isinstance(rng["numpy"], tuple):
+            rng["numpy"] = _numpy_record(rng["numpy"])
         if isinstance(rng["python"], tuple):
-            version, words, gauss_next = rng["python"]
-            rng["python"] = {"version": version, "state": torch.tensor(words, dtype=torch.int64),
-                             "gauss_next": gauss_next}  # fmt: skip
+            rng["python"] = _python_record(rng["python"])
         ck.pop("format", None)
     except TrainError:
         raise

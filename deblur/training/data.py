@@ -24,8 +24,15 @@ from deblur.errors import TrainError
 from deblur.io import read_image
 from deblur.training.config import TrainConfig
 
-__all__ = ["SKIMAGE_IMAGES", "VAL_SEED", "StepSampler", "TrainStream", "load_pairs",
-           "load_sharp_images", "make_val_set"]  # fmt: skip
+__all__ = [
+    "SKIMAGE_IMAGES",
+    "VAL_SEED",
+    "StepSampler",
+    "TrainStream",
+    "load_pairs",
+    "load_sharp_images",
+    "make_val_set",
+]
 
 VAL_SEED = 20261125
 #: scikit-image's bundled natural images used with ``--skimage-data`` (``clock`` is kept
@@ -145,9 +152,8 @@ class StepSampler(torch.utils.data.Sampler):
     """Indices of this rank's slice of every global batch from ``start_step`` on."""
 
     def __init__(self, start_step: int, steps: int, batch: int, rank: int, world: int) -> None:
-        self.start, self.steps, self.batch, self.rank, self.world = (
-            start_step, steps, batch, rank, world,
-        )  # fmt: skip
+        self.start, self.steps = start_step, steps
+        self.batch, self.rank, self.world = batch, rank, world
         self.local = batch // world
 
     def __iter__(self):

@@ -37,27 +37,42 @@ def _finite(v: object) -> bool:
     return _is_int(v) or (isinstance(v, float) and math.isfinite(v))
 
 
+def _tensor_of(v: object, dtype: torch.dtype, shape: tuple[int, ...]) -> bool:
+    return isinstance(v, torch.Tensor) and v.dtype == dtype and tuple(v.shape) == shape
+
+
+def _fields_ok(d: object, fields: dict) -> bool:
+    """``d`` is a dict whose entry of each field passes its check (a missing one is None)."""
+    return isinstance(d, dict) and all(ok(d.get(k)) for k, ok in fields.items())
+
+
+#: ``get_rng_state``'s numpy and Python states: field -> check.
+_NUMPY_STATE = {
+    "name": lambda v: v == "MT19937",
+    "keys": lambda v: _tensor_of(v, torch.int64, (624,)),
+    "pos": lambda v: _is_int(v) and 0 <= v <= 624,
+    "has_gauss": _is_int,
+    "cached_gaussian": _is_number,
+}
+_PYTHON_STATE = {
+    "version": _is_int,
+    "state": lambda v: _tensor_of(v, torch.int64, (625,)),
+    "gauss_next": lambda v: v is None or _is_number(v),
+}
+
+
 def rng_problem(state: object) -> str | None:
     """What is wrong with a stored random state (``get_rng_state``'s layout), or None."""
     if not isinstance(state, dict):
         return "not a dict"
-    t = state.get("torch")
-    if not (isinstance(t, torch.Tensor) and t.dtype == torch.uint8 and t.ndim == 1
-            and t.numel() == torch.get_rng_state().numel()):  # fmt: skip
+    if not _tensor_of(state.get("torch"), torch.uint8, tuple(torch.get_rng_state().shape)):
         return "torch: expected the uint8 tensor of torch.get_rng_state()"
     n = state.get("numpy")
-    if not (isinstance(n, dict) and n.get("name") == "MT19937"
-            and isinstance(n.get("keys"), torch.Tensor) and n["keys"].dtype == torch.int64
-            and n["keys"].shape == (624,) and _is_int(n.get("pos")) and 0 <= n["pos"] <= 624
-            and _is_int(n.get("has_gauss")) and _is_number(n.get("cached_gaussian"))):  # fmt: skip
+    if not _fields_ok(n, _NUMPY_STATE):
         return "numpy: expected MT19937 with 624 keys"
     if not bool(((n["keys"] >= 0) & (n["keys"] < 2**32)).all()):
         return "numpy: keys out of range"
-    py = state.get("python")
-    if not (isinstance(py, dict) and _is_int(py.get("version"))
-            and isinstance(py.get("state"), torch.Tensor) and py["state"].dtype == torch.int64
-            and py["state"].shape == (625,)
-            and (py.get("gauss_next") is None or _is_number(py.get("gauss_next")))):  # fmt: skip
+    if not _fields_ok(state.get("python"), _PYTHON_STATE):
         return "python: expected version, 625 words and gauss_next"
     return None
 
@@ -97,6 +112,31 @@ def _weights_problem(state: object, shapes: dict[str, tuple[int, ...]]) -> str |
     return None
 
 
+def _betas_ok(v: object) -> bool:
+    if not (isinstance(v, (list, tuple)) and len(v) == 2):
+        return False
+    return all(_finite(b) and 0 <= b < 1 for b in v)
+
+
+#: An AdamW parameter group: field -> check; its other entries must be plain values.
+_ADAMW_GROUP = {
+    "params": lambda v: isinstance(v, list),
+    "lr": lambda v: _finite(v) and v >= 0,
+    "eps": lambda v: _finite(v) and v > 0,
+    "weight_decay": _finite,
+    "betas": _betas_ok,
+}
+_ADAMW_LISTS = ("params", "betas")
+
+
+def _is_plain(v: object) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str))
+
+
+def _float_tensor_of(t: object, shape: tuple[int, ...]) -> bool:
+    return isinstance(t, torch.Tensor) and t.is_floating_point() and tuple(t.shape) == shape
+
+
 def _optimizer_problem(opt: object, shapes: list[tuple[int, ...]]) -> str | None:
     """AdamW's state dict: groups numbering every parameter once, per-parameter moments of
     the parameter's shape and a step count."""
@@ -107,14 +147,9 @@ def _optimizer_problem(opt: object, shapes: list[tuple[int, ...]]) -> str | None
         return "param_groups: expected a list of groups"
     numbered: list[object] = []
     for g in groups:
-        betas = g.get("betas")
-        if not (isinstance(g.get("params"), list) and _finite(g.get("lr")) and g["lr"] >= 0
-                and _finite(g.get("eps")) and g["eps"] > 0 and _finite(g.get("weight_decay"))
-                and isinstance(betas, (list, tuple)) and len(betas) == 2
-                and all(_finite(b) and 0 <= b < 1 for b in betas)):  # fmt: skip
+        if not _fields_ok(g, _ADAMW_GROUP):
             return "param_groups: a group lacks params, lr, betas, eps or weight_decay"
-        if not all(v is None or isinstance(v, (bool, int, float, str)) for k, v in g.items()
-                   if k not in ("params", "betas")):  # fmt: skip
+        if not all(_is_plain(v) for k, v in g.items() if k not in _ADAMW_LISTS):
             return "param_groups: a group holds values that are not numbers"
         numbered += g["params"]
     if not (all(map(_is_int, numbered)) and sorted(numbered) == list(range(len(shapes)))):  # type: ignore[type-var]
@@ -132,8 +167,7 @@ def _optimizer_problem(opt: object, shapes: list[tuple[int, ...]]) -> str | None
         for k, t in s.items():
             if k == "step":
                 continue
-            if not (isinstance(t, torch.Tensor) and t.is_floating_point()
-                    and tuple(t.shape) == shapes[i]):  # fmt: skip
+            if not _float_tensor_of(t, shapes[i]):
                 return f"state {i}: {str(k)[:20]} is not a tensor of the parameter's shape"
         if not {"exp_avg", "exp_avg_sq"} <= set(s):
             return f"state {i}: no exp_avg and exp_avg_sq"
@@ -190,6 +224,11 @@ def _plain_json(v: object, limit: int = 1 << 20) -> bool:
         return False
 
 
+def _is_scores(v: object) -> bool:
+    """Validation scores: names and numbers."""
+    return isinstance(v, dict) and all(isinstance(k, str) and _is_number(x) for k, x in v.items())
+
+
 def checkpoint_problem(ck: dict) -> str | None:
     """What is wrong with a loaded checkpoint dict, or None (see the module docstring).
 
@@ -220,8 +259,7 @@ def checkpoint_problem(ck: dict) -> str | None:
             why = f" ({rng_problem(ck[key])})" if key == "rng" else ""
             return f"bad {key!r}{why}"
     val = ck.get("val", {})
-    if not (isinstance(val, dict) and all(isinstance(k, str) and _is_number(x)
-                                          for k, x in val.items())):  # fmt: skip
+    if not _is_scores(val):
         return "bad 'val': expected names and numbers"
     if val and not {"val_psnr", "val_input_psnr"} <= set(val):
         return "bad 'val': no val_psnr and val_input_psnr"
