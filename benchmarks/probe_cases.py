@@ -14,10 +14,9 @@ import io
 import json
 import os
 import struct
-import sys
 from pathlib import Path
 
-from probe_mutations import (
+from benchmarks.probe_mutations import (
     ckpt_mutations,
     claims_size,
     deflated,
@@ -136,8 +135,7 @@ def _checkpoints(cases: Cases, files: Path, base: dict) -> None:
 
 
 def _configs(cases: Cases, files: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from test_fuzz_schemas import _all_faults
+    from tests.test_fuzz_schemas import _all_faults
 
     (files / "config").mkdir()
     faults = _all_faults()

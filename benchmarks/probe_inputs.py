@@ -19,7 +19,7 @@ and of the shared inputs always); the child's peak resident memory (``ru_maxrss`
 ``--exec N`` the first N cases of a fixed list also run as ``python -m deblur`` (the real
 entry point), measured the same way.
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/probe_inputs.py
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m benchmarks.probe_inputs
 
 writes ``benchmarks/results/probe_inputs.json`` and ``.md``; file names in them are
 relative to the temporary folder (``<tmp>``).
@@ -42,9 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_cases import TINY, make_cases  # noqa: E402
-from probe_report import summarise, write_markdown  # noqa: E402
+from benchmarks.probe_cases import TINY, make_cases
+from benchmarks.probe_report import summarise, write_markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EXEC = [("restore", "option", "--threads 100000"), ("restore", "option", "--iterations 1000000"),

@@ -51,7 +51,7 @@ def write_markdown(path: Path, s: dict, results: list[dict]) -> None:
     lines = [
         "# Probe of hostile and malformed inputs (issue 22)",
         "",
-        "`OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/probe_inputs.py`: each case a",
+        "`OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m benchmarks.probe_inputs`: each case a",
         "child process (forked after the imports; peak memory is the child's `ru_maxrss`,",
         "which includes the imports it inherited), timeout = hang, signal = crash. Full",
         "records in `probe_inputs.json`.",

@@ -26,7 +26,6 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import make_image, write_png
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -44,6 +43,7 @@ from deblur.training.checkpoint import (
 )
 from deblur.training.config import PATH_KEYS, TrainConfig, read_config_file
 from deblur.training.export import export_checkpoint
+from tests.conftest import make_image, write_png
 
 FUZZ = settings(
     derandomize=True,
