@@ -10,7 +10,7 @@ richardson_lucy`` (30 iterations, per channel, float32, as scikit-image is used)
 medians over ``--repeats`` and writes ``benchmarks/results/blind_speed.json``;
 ``--profile`` prints the functions that take the time in one estimate + HQS (cProfile).
 
-Run: ``python benchmarks/bench_blind.py [--threads 2] [--repeats 3] [--profile]``
+Run: ``python -m benchmarks.bench_blind [--threads 2] [--repeats 3] [--profile]``
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
 
 def photo() -> np.ndarray:

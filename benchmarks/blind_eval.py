@@ -1,6 +1,6 @@
 """Quality of blind PSF estimation (:func:`deblur.restoration.blind.estimate_psf`).
 
-For each blurred set made by ``python benchmarks/quality.py make`` (``benchmarks/data/<split>/
+For each blurred set made by ``python -m benchmarks.quality make`` (``benchmarks/data/<split>/
 <set>/{blur,sharp,psf}``) and each photo: estimate the PSF from the blurred photo, restore
 it with Richardson-Lucy (30 iterations, reflect boundary, clipped, in colour) using that
 estimate ("RL-auto") and using the true PSF ("RL-true"), and report
@@ -25,7 +25,7 @@ central 3x3.
 Tune on the validation split (the default) only; ``--test`` gives the final report.
 Writes ``benchmarks/results/blind_<split>.json`` (or ``--out``) and prints a table.
 
-Run: ``python benchmarks/blind_eval.py [--test] [--size 45] [--threads 1] [--hqs 6e-4:1]``
+Run: ``python -m benchmarks.blind_eval [--test] [--size 45] [--threads 1] [--hqs 6e-4:1]``
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
 DATA = HERE / "data"
 RESULTS = HERE / "results"

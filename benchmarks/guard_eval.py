@@ -30,7 +30,7 @@ result for RL's and the mean PSF for the ringing cases.
 without the guard), plus the 18 whole sharp McMaster photos through ``net`` with the guard.
 ``--timing`` times the check against the network on a 1280x720 image.
 
-    python benchmarks/guard_eval.py [--test] [--timing] [--tune] [--crop 320]
+    python -m benchmarks.guard_eval [--test] [--timing] [--tune] [--crop 320]
 
 Writes ``results/guard_val.json`` / ``guard_test.json`` / ``guard_timing.json`` and a
 Markdown summary ``results/guard_<split>.md``.
@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -49,17 +48,15 @@ import cv2
 import numpy as np
 import torch
 
+import deblur
+from benchmarks import quality
+from deblur.io import load_image
+from deblur.psf import motion
+from deblur.restoration import guard
+from deblur.restoration.classical import richardson_lucy, wiener
+from deblur.synth import dead_leaves, simple_blur
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import quality  # noqa: E402
-
-import deblur  # noqa: E402
-from deblur.io import load_image  # noqa: E402
-from deblur.psf import motion  # noqa: E402
-from deblur.restoration import guard  # noqa: E402
-from deblur.restoration.classical import richardson_lucy, wiener  # noqa: E402
-from deblur.synth import dead_leaves, simple_blur  # noqa: E402
 
 SEED = 15
 FIGURES = ("residual", "smear", "noise_gain", "invented", "overshoot")
