@@ -10,7 +10,7 @@
   calibration that of the linear floor filter (a single filter: about 0) and of each
   kernel's own Wiener filter (an ideal inverter).
 
-Run: ``python benchmarks/diagnose.py [--weights W.safetensors ...] [--json OUT]``
+Run: ``python -m benchmarks.diagnose [--weights W.safetensors ...] [--json OUT]``
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ bank's kernels: 8 pairs for one kernel, 16 for 16) and the inversion index on tw
 of the bank (for one kernel: the bank's and a second 25 px shake), next to the per-kernel
 Wiener filter (the linear ceiling) on the same pairs.
 
-Run: ``python benchmarks/pilot.py --variant base --kernels 1 --minutes 10 --out DIR``
+Run: ``python -m benchmarks.pilot --variant base --kernels 1 --minutes 10 --out DIR``
 Writes ``DIR/log.csv`` and ``DIR/summary.json``.
 """
 
