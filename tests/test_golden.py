@@ -38,20 +38,29 @@ def test_shipped_weights_reproduce_golden_output():
     assert np.abs(y - data["input"]).mean() > 1e-3
 
 
-def test_wheel_packages_the_weights(tmp_path):
-    """A built wheel carries weights/ as deblur/weights (found without the working directory)."""
+def test_wheel_packages_every_module_and_the_weights(tmp_path):
+    """A built (non-editable) wheel carries every module of every package under deblur/, the
+    web page's files, and weights/ as deblur/weights (found without the working directory)."""
     import subprocess
     import sys
     import zipfile
 
     repo = Path(__file__).resolve().parent.parent
-    r = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(repo)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+    command += ["-q", "-w", str(tmp_path), str(repo)]
+    r = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     (wheel,) = tmp_path.glob("deblur-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+    names = set(zipfile.ZipFile(wheel).namelist())
     assert f"deblur/weights/{DEFAULT_VARIANT}.safetensors" in names
     assert f"deblur/weights/{DEFAULT_VARIANT}.json" in names
+    source = repo / "deblur"
+    packages = sorted(p.parent for p in source.rglob("__init__.py"))
+    assert {"cli", "io", "models", "psf", "restoration", "serve", "synth", "training"} <= {
+        p.name for p in packages
+    }
+    modules = {m.relative_to(repo).as_posix() for p in packages for m in p.glob("*.py")}
+    static = {f.relative_to(repo).as_posix() for f in (source / "serve" / "static").iterdir()}
+    assert static and modules
+    missing = sorted((modules | static) - names)
+    assert not missing, f"not in the wheel: {missing}"
