@@ -95,16 +95,21 @@ def load_weights(path: str | Path) -> MultiScaleNet:
     Raises
     ------
     WeightsError
-        Missing or unreadable file, not a deblur weights file, a config out of bounds or
-        that does not match the tensors, or tensor data whose SHA-256 differs from the
-        recorded one.
+        Missing or unreadable file, not a deblur weights file, a header or config that
+        repeats a key, a config out of bounds or that does not match the tensors, or tensor
+        data whose SHA-256 differs from the recorded one.
     """
     from safetensors import SafetensorError, safe_open
+
+    from deblur.io.jsonfile import loads  # here, not at import: deblur.io loads cv2
 
     path = Path(path)
     name = str(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
+    problem = _header_problem(path)
+    if problem:
+        raise WeightsError(f"{name}: not a readable safetensors weights file ({problem})")
     try:
         with safe_open(str(path), framework="pt") as f:  # metadata and header first
             meta = f.metadata() or {}
@@ -113,7 +118,7 @@ def load_weights(path: str | Path) -> MultiScaleNet:
                     f"{name}: not a deblur weights file (metadata format is missing)"
                 )
             try:
-                cfg = checked_net_config(json.loads(meta["config"]))
+                cfg = checked_net_config(loads(meta["config"]))
             except (KeyError, TypeError, ValueError, RecursionError) as e:
                 why = " ".join(str(e).split())[:200]
                 raise WeightsError(f"{name}: invalid model config in metadata ({why})") from None
@@ -136,6 +141,29 @@ def load_weights(path: str | Path) -> MultiScaleNet:
         first = str(e).splitlines()[0]
         raise WeightsError(f"{name}: weights do not match the model config ({first})") from None
     return model.eval()
+
+
+#: Largest safetensors header :func:`_header_problem` parses (a deblur network's lists a few
+#: hundred tensors: tens of KB); a larger one is left to safetensors' own checks.
+_MAX_CHECKED_HEADER = 16 << 20
+
+
+def _header_problem(path: Path) -> str | None:
+    """A key repeated in the file's JSON header (safetensors would keep the last entry of
+    a tensor or metadata field given twice), or None; other damage is left to safetensors."""
+    from deblur.io.jsonfile import DuplicateKeyError, loads
+
+    try:
+        with open(path, "rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            if size > _MAX_CHECKED_HEADER:
+                return None
+            loads(fh.read(size))
+    except DuplicateKeyError as e:
+        return f"header: {e}"
+    except (OSError, ValueError, RecursionError):
+        return None  # unreadable or not JSON: safetensors says why
+    return None
 
 
 def _listed_tensors(f) -> dict[str, tuple]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import random
 import struct
 import zipfile
@@ -251,15 +250,18 @@ def _card_training(weights: Path) -> dict | None:
     Raises
     ------
     TrainError
-        The card is unreadable, too large, not a JSON object or its record not an object.
+        The card is unreadable, too large, not a JSON object (or one that repeats a key) or
+        its record not an object.
     """
+    from deblur.io.jsonfile import loads
+
     card = weights.with_suffix(".json")
     if not card.is_file():
         return None
     try:
         with open(card, "rb") as fh:
             raw = fh.read((1 << 20) + 1)
-        data = json.loads(raw.decode("utf-8")) if len(raw) <= 1 << 20 else None
+        data = loads(raw.decode("utf-8")) if len(raw) <= 1 << 20 else None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise TrainError(f"{card}: not a readable model card ({one_line(e)[:160]})") from None
     if not isinstance(data, dict) or not isinstance(data.get("training"), (dict, type(None))):

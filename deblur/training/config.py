@@ -192,16 +192,18 @@ def read_config_file(path: str | Path) -> dict:
     ------
     TrainError
         Unreadable or too large a file, not a JSON object, an unknown key, or a value of the
-        wrong type or out of bounds (named, with what it must be).
+        wrong type or out of bounds (named, with what it must be), or a key given twice.
     """
+    from deblur.io.jsonfile import DuplicateKeyError, loads  # not at import: it loads cv2
+
     p = Path(path)
     try:
         with open(p, "rb") as fh:
             raw = fh.read(MAX_CONFIG_BYTES + 1)
         if len(raw) > MAX_CONFIG_BYTES:
             raise TrainError(f"{p}: not a training config (larger than {MAX_CONFIG_BYTES} bytes)")
-        data = json.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        data = loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, DuplicateKeyError) as e:
         raise TrainError(f"{p}: not a readable JSON config ({one_line(e)[:200]})") from None
     except RecursionError:
         raise TrainError(f"{p}: not a readable JSON config (nested too deeply)") from None
