@@ -41,16 +41,25 @@ def test_shipped_weights_reproduce_golden_output():
 def test_wheel_packages_every_module_and_the_weights(tmp_path):
     """A built (non-editable) wheel carries every module of every package under deblur/, the
     web page's files, and weights/ as deblur/weights (found without the working directory)."""
+    import shutil
     import subprocess
     import sys
     import zipfile
 
     repo = Path(__file__).resolve().parent.parent
+    # built from a copy of the sources: an in-tree build would reuse a stale build/ folder,
+    # whose old copies of the modules hide a package missing from pyproject.toml's list
+    src = tmp_path / "src"
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("deblur", "weights"):
+        shutil.copytree(repo / name, src / name, ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(repo / name, src / name)
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-    command += ["-q", "-w", str(tmp_path), str(repo)]
+    command += ["-q", "-w", str(tmp_path / "dist"), str(src)]
     r = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    (wheel,) = tmp_path.glob("deblur-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("deblur-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert f"deblur/weights/{DEFAULT_VARIANT}.safetensors" in names
     assert f"deblur/weights/{DEFAULT_VARIANT}.json" in names
