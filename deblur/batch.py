@@ -13,125 +13,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deblur.errors import DeblurError, UsageError, one_line
+from deblur.blurset import blur_files
+from deblur.errors import DeblurError, DeviceError, UsageError, concerns_every_file, one_line
+from deblur.files import STDIO, FileOutcome, expand, failed, plan_outputs
+from deblur.paths import refuse_overwrite
 
-__all__ = ["FileOutcome", "blur_files", "plan_outputs", "restore_files"]
-
-
-@dataclass(frozen=True)
-class FileOutcome:
-    """What happened to one input file.
-
-    Attributes
-    ----------
-    source : the input file.
-    written : the files written for it (empty when it failed).
-    error : one-line reason when it failed, else None.
-    notes : one-line remarks on a success (e.g. the result check's verdict).
-    info : figures about the result (e.g. the check's report as a dict), for ``--json``.
-    """
-
-    source: Path
-    written: tuple[Path, ...] = ()
-    error: str | None = None
-    notes: tuple[str, ...] = ()
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def _file_error(path: Path, e: BaseException) -> str:
-    msg = one_line(e)
-    return msg if (str(path) in msg or path.name in msg) else f"{path}: {msg}"
-
-
-_NAME_MAX = 255  # bytes in a file name (Linux, macOS, Windows)
-
-
-STDIO = Path("-")
-"""An input or output of ``-``: standard input or standard output (one image)."""
-
-
-def plan_outputs(
-    inputs: list[str],
-    files: list[tuple[Path, Path]],
-    output: str | Path | None,
-    suffix: str | None,
-    ext: str | None = None,
-) -> list[tuple[Path, Path]]:
-    """``(input, output)`` for each input file.
-
-    ``output`` is one file (for a single input, with an image extension), ``-`` (standard
-    output, for a single input) or a folder (an existing one, one named without an
-    extension, or one given with a trailing ``/``; the inputs' relative layout is kept);
-    None writes ``STEM_deblurred.EXT`` beside each input (``suffix`` replaces
-    ``_deblurred``), and standard input to standard output. ``ext`` (``.png``, ...) replaces
-    each input's extension. Raises UsageError when two inputs would be written to one
-    output, ``output`` has an extension that is not an image format's, names a file where
-    a folder is needed, or disagrees with ``ext``.
-    """
-    from deblur.io import IMAGE_EXTENSIONS
-
-    if suffix is not None and (set(suffix) & {"/", "\\", "\0"} or suffix in (".", "..")):
-        raise UsageError(f"--suffix {suffix!r}: a suffix is part of a file name (no / or \\)")
-    folder = isinstance(output, str) and output.endswith(("/", os.sep))
-    output = None if output is None else Path(output)
-    single = len(inputs) == 1 and (inputs[0] == "-" or Path(inputs[0]).is_file())
-    plan: list[tuple[Path, Path]] = []
-    if output == STDIO or (output is None and files[0][0] == STDIO):
-        if not single:
-            raise UsageError("-o - (standard output) takes one input image")
-        plan = [(files[0][0], STDIO)]
-    elif output is not None and not folder and output.suffix and not output.is_dir():
-        if output.suffix.lower() not in IMAGE_EXTENSIONS:
-            known = ", ".join(sorted(IMAGE_EXTENSIONS))
-            raise UsageError(
-                f"{output}: '{output.suffix}' is not an image extension ({known}); for a"
-                " folder of that name, end it with /"
-            )
-        if not single:
-            raise UsageError(f"{output}: several inputs need a folder, not an image file")
-        if ext is not None and output.suffix.lower() != ext:
-            raise UsageError(f"-o {output} and --ext {ext[1:]} disagree: give one of them")
-        plan = [(files[0][0], output)]
-    elif output is not None:
-        if output.exists() and not output.is_dir():
-            raise UsageError(f"{output}: exists and is not a folder (several inputs need a folder)")
-        if files[0][0] == STDIO:
-            raise UsageError("standard input needs -o FILE with an image extension, or -o -")
-        sfx = "" if suffix is None else suffix
-        for path, base in files:
-            rel = path.relative_to(base)
-            plan.append((path, output / rel.parent / f"{path.stem}{sfx}{ext or path.suffix}"))
-    else:
-        sfx = "_deblurred" if suffix is None else suffix
-        plan = [(p, p.with_name(f"{p.stem}{sfx}{ext or p.suffix}")) for p, _ in files]
-    seen: dict[Path, Path] = {}
-    for src, dst in plan:
-        if len(os.fsencode(dst.name)) > _NAME_MAX:
-            raise UsageError(
-                f"{src}: its output name {dst.name[:40]}...{dst.suffix} would be"
-                f" {len(os.fsencode(dst.name))} bytes, more than the {_NAME_MAX} a file name"
-                " may have; give a shorter --suffix, or -o NAME for one file"
-            )
-        key = Path(os.path.abspath(dst))
-        if key in seen:
-            raise UsageError(f"{seen[key]} and {src} would both be written to {dst}")
-        seen[key] = src
-    return plan
-
-
-def _expand(inputs: list[str], recursive: bool) -> list[tuple[Path, Path]]:
-    from deblur.datasets import expand_inputs
-
-    try:
-        return expand_inputs(inputs, recursive)
-    except ValueError as e:
-        raise UsageError(one_line(e)) from None
+__all__ = ["STDIO", "FileOutcome", "blur_files", "plan_outputs", "restore_files"]
 
 
 def restore_files(
@@ -147,6 +38,7 @@ def restore_files(
     max_pixels: int | None = None,
     ext: str | None = None,
     quality: int | None = None,
+    report: Path | None = None,
     **options: Any,
 ) -> tuple[list[tuple[Path, Path]], Iterator[FileOutcome]]:
     """Restore image files; the batch loop of ``deblur restore``.
@@ -168,6 +60,8 @@ def restore_files(
         ``<relative path>/STEM.npy`` (the layout ``psf=FOLDER`` reads back) plus a preview
         ``STEM_psf.png``.
     max_pixels : largest image accepted (None: ``DEBLUR_MAX_PIXELS`` or the default).
+    report : a file the caller will write a report of the batch to: refused when it is one
+        of the files read (images, PSF, weights) or written.
     **options : passed to :func:`deblur.restore` (``iterations``, ``nsr``, ``weights``, ...).
 
     Returns
@@ -180,6 +74,9 @@ def restore_files(
     UsageError
         Bad inputs, output clashes, a PSF where none is needed (or none where needed), or a
         bad PSF spec, raised before any file is read.
+    WeightsError, DeviceError
+        (``net`` and ``auto``) The network cannot be loaded on ``device``: raised once, here,
+        not for each file.
     """
     from deblur.api import METHODS
 
@@ -194,7 +91,7 @@ def restore_files(
     limit = max_pixels_limit(max_pixels)  # a bad value is bad usage, before any file
     if "-" in inputs and len(inputs) > 1:
         raise UsageError("- (standard input) must be the only input")
-    files = [(STDIO, Path("."))] if inputs == ["-"] else _expand(inputs, recursive)
+    files = [(STDIO, Path("."))] if inputs == ["-"] else expand(inputs, recursive)
     if ext is not None:
         from deblur.io.results import output_ext
 
@@ -225,6 +122,12 @@ def restore_files(
     bases = {path: base for path, base in files}
     # other files read, never to be written either: a PSF file and the network's weights
     read_too = tuple(Path(f) for f in (psf, options.get("weights")) if _is_file(f))
+    if report is not None:
+        read = [src for src, _ in plan if src != STDIO] + list(read_too)
+        read += _other_inputs(report, psf_dir, method, options.get("weights"))
+        refuse_overwrite(report, read, [d for _, d in plan if d != STDIO], option="report")
+    if method in ("net", "auto"):  # weights and device concern every file: checked once
+        _load_network(options.get("weights"), options.get("device", "auto"))
 
     def run() -> Iterator[FileOutcome]:
         from deblur.api import restore
@@ -276,7 +179,9 @@ def restore_files(
                     original=original, stream=sys.stdout.buffer if dst == STDIO else None,
                 )  # fmt: skip
             except (DeblurError, ValueError, OSError) as e:
-                yield FileOutcome(src, error=_file_error(src, e))
+                yield failed(src, e)
+                if concerns_every_file(e):
+                    return
                 continue
             notes, info = (), {}
             if report is not None:
@@ -289,6 +194,33 @@ def restore_files(
             yield FileOutcome(src, written=written_files, notes=notes + more, info=info)
 
     return plan, run()
+
+
+def _other_inputs(path: Path, psf_dir: Path | None, method: str, weights: Any) -> list[Path]:
+    """Files read that ``path`` may be besides the images and a PSF file: ``path`` itself
+    when it is a file of the PSF folder, the default weights and the model card."""
+    found = []
+    if psf_dir is not None and path.is_file() and psf_dir.resolve() in path.resolve().parents:
+        found.append(path)
+    if method in ("net", "auto"):
+        if weights is None:
+            from deblur.models import default_weights_path
+
+            weights = default_weights_path()
+        if weights is not None:
+            found += [Path(weights), Path(weights).with_suffix(".json")]
+    return found
+
+
+def _load_network(weights: Any, device: str) -> None:
+    from deblur.models import load_model
+
+    try:
+        load_model(weights, device=device)
+    except ValueError as e:  # an unknown or unavailable device
+        if isinstance(e, DeblurError):
+            raise
+        raise DeviceError(one_line(e)) from None
 
 
 def _is_file(path: Any) -> bool:
@@ -316,130 +248,3 @@ def _save_kernel(folder: Path, stem: str, k: Any, overwrite: bool, protect: tupl
     atomic_write(npy, buf.getvalue(), overwrite=overwrite)
     preview = np.kron(k / max(float(k.max()), 1e-12), np.ones((8, 8), np.float32))
     write_image(png, preview.astype(np.float32), overwrite=overwrite, protect=protect)
-
-
-_LAYOUT = (("sharp", ".png"), ("blur", ".png"), ("psf", ".npy"))
-MAX_NOISE = 1.0
-"""Largest noise standard deviation ``blur_files`` takes (on [0, 1]: more is all noise)."""
-
-
-def _parse_shake(spec: str) -> tuple[int, int]:
-    try:
-        lo, hi = (int(v) for v in spec.split(","))
-    except ValueError:
-        raise UsageError(f"--shake {spec}: expected MIN,MAX kernel sizes such as 11,31") from None
-    if not 3 <= lo <= hi:
-        raise UsageError(f"--shake {spec}: expected 3 <= MIN <= MAX")
-    return lo, hi
-
-
-def blur_files(
-    inputs: list[str],
-    output: Path,
-    *,
-    psf: str | None = None,
-    shake: str | None = None,
-    noise: float = 0.01,
-    seed: int = 0,
-    per_image: int = 1,
-    recursive: bool = False,
-    overwrite: bool = False,
-    max_pixels: int | None = None,
-) -> tuple[list[tuple[str, Path]], Iterator[FileOutcome]]:
-    """Make a blurred/sharp dataset from sharp photos; the loop of ``deblur blur``.
-
-    Each input ``NAME`` gives ``output/sharp/NAME.png`` (the 8-bit sharp image the blur is
-    applied to), ``output/blur/NAME.png`` (``quantize8(clip(k * x + n))``, reflect boundary,
-    Gaussian noise of std ``noise`` on [0, 1]) and ``output/psf/NAME.npy`` (the float32
-    kernel), reproducibly for a given ``seed`` (``per_image > 1`` makes ``NAME_k``).
-
-    Parameters
-    ----------
-    psf : one kernel for every image (spec or file); else ``shake`` ``"MIN,MAX"``: a random
-        camera shake per image of a size drawn from MIN..MAX (default 11,31).
-
-    Returns
-    -------
-    names : ``(NAME, input)`` pairs, in order.
-    outcomes : an iterator doing the work, one :class:`FileOutcome` per input.
-
-    Raises
-    ------
-    UsageError
-        Both ``psf`` and ``shake``, a bad spec, bad inputs or two inputs with one NAME.
-    """
-    if psf is not None and shake is not None:
-        raise UsageError("give either --psf or --shake, not both")
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)):
-        raise UsageError(f"--noise {noise!r}: expected a number")
-    if not 0 <= noise <= MAX_NOISE:  # NaN and the infinities fail too
-        raise UsageError(f"--noise {noise}: the noise std must be in [0, {MAX_NOISE}] (on [0, 1])")
-    if psf is not None and psf.strip().lower().startswith("auto"):
-        raise UsageError("--psf auto estimates a kernel for restoring; blur needs a known PSF")
-    from deblur.io.read import max_pixels_limit
-
-    limit = max_pixels_limit(max_pixels)
-    files = _expand(inputs, recursive)
-    from deblur import psf as psflib
-
-    kernel = shake_range = None
-    if psf is not None:
-        try:
-            kernel = psflib.parse_psf(psf)
-        except (ValueError, OSError) as e:
-            raise UsageError(f"--psf {psf}: {one_line(e)}") from None
-    else:
-        shake_range = _parse_shake(shake or "11,31")
-    names: dict[str, Path] = {}
-    for src, base in files:
-        name = src.relative_to(base).with_suffix("").as_posix()
-        if name in names:
-            raise UsageError(f"{names[name]} and {src} would both be named {name}")
-        names[name] = src
-    if psf is not None and Path(psf).is_file():
-        from deblur.paths import first_same_file
-
-        variants = [n if per_image == 1 else f"{n}_{k}" for n in names for k in range(per_image)]
-        planned = [output / sub / f"{v}{ext}" for v in variants for sub, ext in _LAYOUT]
-        clash = first_same_file(psf, planned)
-        if clash is not None:
-            raise UsageError(f"--psf {psf}: is the output {clash}; refusing to overwrite it")
-
-    def run() -> Iterator[FileOutcome]:
-        import io
-
-        import numpy as np
-
-        from deblur.atomic import atomic_write
-        from deblur.io import read_image, write_image
-        from deblur.synth import simple_blur
-
-        protect = tuple(src for src, _ in files)
-        for name, src in names.items():
-            try:
-                image = read_image(src, max_pixels=limit)
-                sharp = (np.round(np.clip(image.color, 0, 1) * 255) / 255).astype(np.float32)
-                written = []
-                for k in range(per_image):
-                    variant = name if per_image == 1 else f"{name}_{k}"
-                    rng = np.random.default_rng([seed, zlib.crc32(os.fsencode(name)), k])
-                    kernel_k = kernel
-                    if shake_range is not None:
-                        size = int(rng.integers(shake_range[0], shake_range[1] + 1))
-                        kernel_k = psflib.camera_shake(size, rng)
-                    psflib.check_psf_fits(kernel_k, sharp.shape[:2])
-                    blurred = simple_blur(sharp, kernel_k, noise, rng)
-                    for folder, data in (("sharp", sharp), ("blur", blurred)):
-                        write_image(output / folder / f"{variant}.png", data, bit_depth=8,
-                                    overwrite=overwrite, protect=protect)  # fmt: skip
-                    buf = io.BytesIO()
-                    np.save(buf, kernel_k)
-                    atomic_write(output / "psf" / f"{variant}.npy", buf.getvalue(),
-                                 overwrite=overwrite)  # fmt: skip
-                    written.append(output / "blur" / f"{variant}.png")
-            except (DeblurError, ValueError, OSError) as e:
-                yield FileOutcome(src, error=_file_error(src, e))
-                continue
-            yield FileOutcome(src, written=tuple(written))
-
-    return list(names.items()), run()

@@ -18,7 +18,7 @@ import numpy as np
 from deblur.atomic import atomic_write
 from deblur.constants import METHODS
 from deblur.datasets import Pair, find_pairs
-from deblur.errors import one_line
+from deblur.errors import concerns_every_file, one_line
 
 __all__ = [
     "BENCH_METHODS",
@@ -144,12 +144,13 @@ def run_benchmark(
 
     methods = parse_methods(methods)
     pairs = list(find_pairs(root) if pairs is None else pairs)
-    if "net" in methods:
+    if "net" in methods or "auto" in methods:
         from deblur.models import load_model
 
         load_model(weights, device=device)  # fail early on bad weights
     metric = dict(crop=crop, shift=shift, y_channel=y_channel)
     rows: list[dict[str, Any]] = []
+    stopped: dict[str, str] = {}  # method -> an error that concerns every pair
     for done, pair in enumerate(pairs, 1):
         try:
             blurred = read_image(pair.blur).color
@@ -168,7 +169,8 @@ def run_benchmark(
                 key=pair.key, method=method, psnr=None, ssim=None, seconds=None, error=pair_error
             )
             rows.append(row)
-            if pair_error:
+            if pair_error or method in stopped:
+                row["error"] = pair_error or stopped[method]  # not tried again
                 continue
             try:
                 if method == "none":
@@ -201,6 +203,8 @@ def run_benchmark(
                 row["seconds"] = seconds
             except (ValueError, OSError) as e:
                 row["error"] = one_line(e)
+                if concerns_every_file(e):  # no other pair can succeed with this method
+                    stopped[method] = row["error"]
         if progress is not None:
             progress(done, len(pairs), pair.key)
 

@@ -12,7 +12,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["first_same_file", "same_file"]
+from deblur.errors import OptionError
+
+__all__ = ["first_same_file", "refuse_overwrite", "same_file"]
 
 PathLike = str | os.PathLike[str]
 
@@ -41,3 +43,24 @@ def first_same_file(path: PathLike, others: Iterable[PathLike | None]) -> Path |
         if other is not None and same_file(path, other):
             return Path(os.fsdecode(other))
     return None
+
+
+def refuse_overwrite(
+    path: PathLike | None,
+    inputs: Iterable[PathLike | None],
+    outputs: Iterable[PathLike | None] = (),
+    *,
+    option: str,
+) -> None:
+    """Refuse (:class:`~deblur.errors.OptionError` about ``option``) to write ``path`` when
+    it is one of the ``inputs``, or one of the ``outputs`` another part of the work writes;
+    nothing is written. None: nothing to check."""
+    if path is None:
+        return
+    clash = first_same_file(path, inputs)
+    if clash is not None:
+        same = "" if str(clash) == os.fsdecode(path) else f" (the same file as {clash})"
+        raise OptionError(option, f"{path}: is an input file{same}; refusing to overwrite it")
+    clash = first_same_file(path, outputs)
+    if clash is not None:
+        raise OptionError(option, f"{path}: is also an output ({clash}); give another name")

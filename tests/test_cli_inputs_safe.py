@@ -148,7 +148,11 @@ def test_restore_output_onto_a_hard_link_of_its_input_is_refused(tmp_path, photo
     assert unchanged(before)
 
 
-def test_save_psf_preview_onto_an_input_is_refused(tmp_path):
+def test_save_psf_preview_onto_an_input_is_refused(tmp_path, monkeypatch):
+    import deblur.restoration.blind
+
+    kernel = np.full((3, 3), 1 / 9, np.float32)  # the estimator is not under test here
+    monkeypatch.setattr(deblur.restoration.blind, "estimate_psf", lambda *a, **k: kernel)
     a = write_png(tmp_path / "d/a.png", make_image(32, 32))
     b = write_png(tmp_path / "d/a_psf.png", make_image(32, 32, seed=1))  # a.png's preview name
     before = snapshot(a, b)

@@ -21,8 +21,8 @@ from typer.core import TyperGroup
 
 from deblur import __version__
 from deblur.constants import BOUNDARIES, DEVICES, METHODS, WIENER_REGS, RestoreOptions
-from deblur.errors import DeblurError, UsageError, one_line
-from deblur.paths import first_same_file
+from deblur.errors import DeblurError, OptionError, UsageError, one_line
+from deblur.paths import refuse_overwrite
 
 # click's exceptions as used by this typer (its own vendored copy since typer 0.2x).
 _cx = sys.modules[typer.BadParameter.__module__]
@@ -268,6 +268,8 @@ def _cli_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except OptionError as e:  # the library names its parameter; show the flag
+            _error(" ".join(f"{flag(e.option)} {e.detail}".split()), 2)
         except UsageError as e:
             _error(one_line(e), 2)
         except (DeblurError, ValueError, OSError) as e:
@@ -280,10 +282,19 @@ def refuse_inputs(path: Path | None, inputs: Iterable[Any], what: str) -> None:
     """Refuse to write ``path`` (``what``: how the command names it, such as ``--json``)
     when it is the same file as one of ``inputs`` (hard and symbolic links included):
     inputs are never overwritten, and nothing has been written yet."""
-    clash = None if path is None else first_same_file(path, inputs)
-    if clash is not None:
-        same = "" if str(clash) == str(path) else f" (the same file as {clash})"
-        raise UsageError(f"{what} {path}: is an input file{same}; refusing to overwrite it")
+    refuse_overwrite(path, inputs, option=what)
+
+
+def flag(option: str) -> str:
+    """The command line's name of a library parameter: ``tile_overlap`` is
+    ``--tile-overlap``, ``report`` is ``--json``, ``output`` is ``-o``; a name that is not
+    a parameter's (``--json``, ``WEIGHTS``) is kept."""
+    if not option.isidentifier() or option.isupper():
+        return option
+    return _FLAGS.get(option, "--" + option.replace("_", "-"))
+
+
+_FLAGS = {"report": "--json", "output": "-o", "inputs": "INPUT"}
 
 
 def _limit_pixels(max_pixels: int | None) -> None:
@@ -372,8 +383,12 @@ def report(outcomes, total: int, verb: str) -> int:
                 typer.echo(str(path))
             done_ok += 1
         progress.update(done, outcome.source.name)
+        if outcome.stopped:  # the error concerns every file: the rest were not tried
+            break
     progress.clear()
     if total > 1:
         extra = f" ({noted} kept the input: see the notes above)" if noted else ""
-        typer.echo(f"{done_ok} {verb}{extra}, {failed} failed", err=True)
+        untried = total - done_ok - failed
+        rest = f", {untried} not tried (the error above concerns every file)" if untried else ""
+        typer.echo(f"{done_ok} {verb}{extra}, {failed} failed{rest}", err=True)
     return failed

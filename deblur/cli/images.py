@@ -25,7 +25,6 @@ from deblur.cli._common import (
     _cli_errors,
     _set_threads,
     app,
-    refuse_inputs,
     report,
 )
 
@@ -202,17 +201,9 @@ def restore(
         wiener_reg=WienerReg(wiener_reg).value,
         boundary=Boundary(boundary).value, accelerate=accelerate, tile=tile,
         tile_overlap=tile_overlap, device=Device(device).value, guard=guard, strength=strength,
-        max_pixels=max_pixels, save_psf=save_psf, ext=ext, quality=quality,
+        max_pixels=max_pixels, save_psf=save_psf, ext=ext, quality=quality, report=json_file,
     )  # fmt: skip
-    if json_file is not None:
-        inputs = _restore_inputs(json_file, plan, psf, method_name, weights)
-        refuse_inputs(json_file, inputs, "--json")
-        _refuse_outputs(json_file, plan, "--json")
     _set_threads(threads)
-    if method_name == "net":
-        from deblur.models import load_model
-
-        load_model(weights, device=Device(device).value)  # one clear error before any work
     records: list = []
     if json_file is not None:
         outcomes = _recorded(outcomes, records)
@@ -225,40 +216,6 @@ def restore(
         atomic_write(json_file, json.dumps({"files": records}, indent=2) + "\n")
     if failed:
         raise typer.Exit(1)
-
-
-def _restore_inputs(
-    path: Path, plan, psf: str | None, method: str, weights: Path | None
-) -> list[Path]:
-    """The files a restore reads that ``path`` may be: the images, a PSF file (or ``path``
-    itself when it is a file in a PSF folder), the network's weights and model card."""
-    from deblur.batch import STDIO
-
-    inputs = [src for src, _ in plan if src != STDIO]
-    if psf is not None and Path(psf).is_file():
-        inputs.append(Path(psf))
-    elif psf is not None and Path(psf).is_dir() and path.is_file():
-        folder = Path(psf).resolve()
-        if folder in path.resolve().parents:  # an existing file of the PSF folder
-            inputs.append(path)
-    if method in ("net", "auto"):
-        if weights is None:
-            from deblur.models import default_weights_path
-
-            weights = default_weights_path()
-        if weights is not None:
-            inputs += [Path(weights), Path(weights).with_suffix(".json")]
-    return inputs
-
-
-def _refuse_outputs(path: Path, plan, what: str) -> None:
-    """Refuse a report ``path`` that is also one of the images the command writes."""
-    from deblur.batch import STDIO
-    from deblur.paths import first_same_file
-
-    clash = first_same_file(path, [dst for _, dst in plan if dst != STDIO])
-    if clash is not None:
-        raise UsageError(f"{what} {path}: is also an output image ({clash}); give another name")
 
 
 def _recorded(outcomes, records: list):
