@@ -10,67 +10,28 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-from deblur.constants import BOUNDARIES, DEVICES, METHODS, WIENER_REGS, RestoreOptions
+from deblur.constants import BOUNDARIES, DEVICES, METHODS, RestoreOptions
+from deblur.errors import DeblurError, OptionError, OptionTypeError, one_line
+from deblur.request import OPTION_NAMES, RestoreRequest, load_network, make_request
 
-__all__ = ["BOUNDARIES", "DEVICES", "METHODS", "RestoreOptions", "restore"]
+__all__ = ["BOUNDARIES", "DEVICES", "METHODS", "RestoreOptions", "restore", "restore_request"]
 
 
 _D = RestoreOptions()
 
 
-def auto_psf_size(spec: Any) -> int | None | bool:
-    """For ``"auto"`` / ``"auto:SIZE"`` (any case): the SIZE (None for the default); False
-    for any other PSF argument. Raises PSFError for a malformed ``auto:`` spec."""
-    if not isinstance(spec, str) or spec.strip().lower().split(":", 1)[0] != "auto":
-        return False
-    _, sep, rest = spec.strip().partition(":")
-    if not sep:
-        return None
-    from deblur.errors import PSFError
-
-    try:
-        return int(rest)
-    except ValueError:
-        raise PSFError(
-            f"bad PSF spec {spec!r}: expected auto or auto:SIZE (odd, 3 to 101)"
-        ) from None
-
-
-def _as_psf(psf: Any) -> np.ndarray:
-    from deblur.psf import parse_psf, validate_psf
-
-    if isinstance(psf, (str, Path)):
-        return parse_psf(str(psf))
-    if hasattr(psf, "detach"):  # a torch tensor
-        psf = psf.detach().cpu().numpy()
-    return validate_psf(np.asarray(psf))
-
-
-def _restore_bchw(
-    x: torch.Tensor,
-    method: str,
-    *,
-    weights: Any,
-    psf: np.ndarray | None,
-    iterations: int,
-    nsr: float,
-    wiener_reg: str,
-    boundary: str,
-    accelerate: bool,
-    tile: int | None,
-    tile_overlap: int | None,
-    device: str,
-) -> torch.Tensor:
-    """Restore a float32 (B,C,H,W) colour tensor (C in {1, 3}) in [0, 1]."""
+def _restore_bchw(x: torch.Tensor, request: RestoreRequest, method: str) -> torch.Tensor:
+    """Restore a float32 (B,C,H,W) colour tensor (C in {1, 3}) in [0, 1] with ``method``
+    (the request's, or ``net`` for ``auto``'s fallback) and the request's kernel."""
+    o, kernel = request.options, request.psf.kernel
     if method == "net":
-        from deblur.models import load_model
         from deblur.restoration.tiling import run_network
 
-        model = load_model(weights, device=device)
+        model = load_network(request)
         param = next(model.parameters(), None)
         dev = param.device if param is not None else x.device
-        extra = {} if tile_overlap is None else {"overlap": tile_overlap}
-        out = run_network(model, x.to(dev), tile=tile, **extra)
+        extra = {} if o.tile_overlap is None else {"overlap": o.tile_overlap}
+        out = run_network(model, x.to(dev), tile=o.tile, **extra)
         return out.to(x.device)
 
     from deblur.restoration.classical import richardson_lucy, wiener
@@ -78,12 +39,12 @@ def _restore_bchw(
     if method == "hqs":
         from deblur.restoration.hqs import hqs_deconv
 
-        return hqs_deconv(x, psf, boundary=boundary)
+        return hqs_deconv(x, kernel, boundary=o.boundary)
     if method == "rl":
         return richardson_lucy(
-            x, psf, iterations, boundary=boundary, accelerate=accelerate, clip=True
+            x, kernel, o.iterations, boundary=o.boundary, accelerate=o.accelerate, clip=True
         )
-    return wiener(x, psf, nsr, boundary=boundary, reg=wiener_reg)
+    return wiener(x, kernel, o.nsr, boundary=o.boundary, reg=o.wiener_reg)
 
 
 def _auto_report(report, choices, n: int):
@@ -121,7 +82,7 @@ def restore(
     image: np.ndarray | torch.Tensor,
     method: str = "net",
     *,
-    weights: str | Path | None = None,
+    weights: str | Path | None = _D.weights,
     psf: np.ndarray | str | Path | None = None,
     iterations: int = _D.iterations,
     nsr: float = _D.nsr,
@@ -168,10 +129,10 @@ def restore(
         (:func:`deblur.estimate_psf`, kernels up to SIZE px, default 45).
         Must be smaller than the image. Not accepted by ``net``.
     iterations : int
-        Richardson-Lucy iterations (``rl`` only), >= 1.
+        Richardson-Lucy iterations (``rl`` only), 1 to 10,000.
     nsr : float
         Noise-to-signal power ratio regularising Wiener deconvolution (``wiener``
-        only), > 0.
+        only), finite and > 0.
     wiener_reg : {"identity", "laplacian"}
         Wiener's regulariser (``wiener`` only; see :func:`deblur.restoration.classical.wiener`).
     boundary : {"reflect", "periodic", "zero"}
@@ -181,7 +142,8 @@ def restore(
     tile : int, optional
         Run the network on tiles of this many pixels a side to bound memory
         (``net`` only); 0 never tiles; None tiles only very large images
-        (see :func:`deblur.restoration.tiling.run_network`).
+        (see :func:`deblur.restoration.tiling.run_network`). Tiles must be larger than
+        their overlap by the network's padding multiple (checked when it is loaded).
     tile_overlap : int, optional
         Overlap of neighbouring tiles in pixels (``net`` only), >= 0; None uses the
         network runner's default.
@@ -215,13 +177,19 @@ def restore(
 
     Raises
     ------
-    ValueError
-        On an unknown method or option value, a missing or invalid PSF for ``rl`` or
-        ``wiener``, a PSF given to ``net``, a PSF larger than the image, or an
-        unsupported image shape. ``deblur.models.WeightsError`` (a ValueError) for
-        missing or unusable weights.
-    TypeError
-        On an unsupported image dtype (see :func:`deblur.layout.as_bchw`).
+    deblur.errors.OptionError
+        (A :class:`deblur.DeblurError` and a ``ValueError``.) An unknown method or option
+        value, a PSF given to ``net`` or missing for ``hqs``, ``rl`` or ``wiener``, an
+        unsupported image shape; :class:`~deblur.errors.OptionTypeError` (also a
+        ``TypeError``) for a value of the wrong type or an unsupported image dtype (see
+        :func:`deblur.layout.as_bchw`); :class:`~deblur.errors.PSFOptionError` (also a
+        ``PSFError``) for a PSF argument that is not a PSF.
+    deblur.errors.PSFError
+        A PSF larger than the image, or an estimate (``psf="auto"``) that failed.
+    deblur.errors.ImageError
+        An image above ``max_pixels``.
+    deblur.errors.WeightsError, deblur.errors.DeviceError
+        Missing or unusable weights; a device that is not available.
 
     Examples
     --------
@@ -232,66 +200,50 @@ def restore(
     >>> sharp.shape, sharp.dtype
     ((64, 64, 3), dtype('float32'))
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)):
-        raise ValueError(f"strength must be a number in [0, 1], got {strength!r}")
-    if not 0.0 <= strength <= 1.0:  # NaN fails too
-        raise ValueError(f"strength must be in [0, 1], got {strength}")
-    if boundary not in BOUNDARIES:
-        raise ValueError(f"unknown boundary {boundary!r}: expected one of {', '.join(BOUNDARIES)}")
-    if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}: expected one of {', '.join(DEVICES)}")
-    size: Any = False
-    if method in ("net", "auto"):
-        if method == "auto" and psf is not None:
-            size = auto_psf_size(psf)
-        elif psf is not None:
-            raise ValueError("method 'net' is blind and takes no PSF; use 'hqs', 'rl' or 'wiener'")
-        if tile is not None and tile < 0:
-            raise ValueError(f"tile must be >= 0 pixels (0: no tiling), got {tile}")
-        if tile_overlap is not None and tile_overlap < 0:
-            raise ValueError(f"tile overlap must be >= 0, got {tile_overlap}")
-        kernel = _as_psf(psf) if psf is not None and size is False else None  # auto: given
-        size = None if size is False else size
-        if size is not None and not (3 <= size <= 101 and size % 2):
-            from deblur.errors import PSFError
+    options = {name: value for name, value in locals().items() if name in OPTION_NAMES}
+    y, report = _run(image, make_request(method, psf, **options))
+    _warn_kept(report, return_report)
+    return (y, report) if return_report else y
 
-            raise PSFError(f"psf {psf!r}: SIZE must be odd, 3 to 101")
-    else:
-        if psf is None:
-            raise ValueError(f"method {method!r} needs a PSF (psf=...)")
-        if method == "rl" and iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {iterations}")
-        if method == "wiener" and not nsr > 0:
-            raise ValueError(f"nsr must be > 0, got {nsr}")
-        if wiener_reg not in WIENER_REGS:
-            raise ValueError(f"unknown wiener_reg {wiener_reg!r}: expected one of {WIENER_REGS}")
-        size = auto_psf_size(psf)
-        kernel = None if size is not False else _as_psf(psf)
-    options = dict(
-        weights=weights,
-        psf=kernel,
-        iterations=iterations,
-        nsr=nsr,
-        wiener_reg=wiener_reg,
-        boundary=boundary,
-        accelerate=accelerate,
-        tile=tile,
-        tile_overlap=tile_overlap,
-        device=device,
-    )
 
-    import torch
-
+def _as_bchw(image: Any):
+    """:func:`deblur.layout.as_bchw`, refusing an image it cannot take as an OptionError."""
     from deblur.layout import as_bchw
 
-    x, back = as_bchw(image)
+    try:
+        return as_bchw(image)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, DeblurError):
+            raise
+        kind = OptionTypeError if isinstance(e, TypeError) else OptionError
+        raise kind("image", f": {one_line(e)}") from None
+
+
+def restore_request(
+    image: np.ndarray | torch.Tensor, request: RestoreRequest, *, return_report: bool = False
+) -> np.ndarray | torch.Tensor | tuple[np.ndarray | torch.Tensor, Any]:
+    """:func:`restore` with a request already built and checked
+    (:func:`deblur.request.make_request`): the same image, result and report."""
+    y, report = _run(image, request)
+    _warn_kept(report, return_report)
+    return (y, report) if return_report else y
+
+
+def _run(image: Any, request: RestoreRequest) -> tuple[Any, Any]:
+    """The restored image and the check's report (None with the check off)."""
+    import torch
+
     from deblur.io.read import check_pixels
 
-    check_pixels(x.shape[-1], x.shape[0] * x.shape[-2], max_pixels, name="image")
+    o, arg, method = request.options, request.psf, request.method
+    x, back = _as_bchw(image)
+    check_pixels(x.shape[-1], x.shape[0] * x.shape[-2], o.max_pixels, name="image")
     if x.shape[1] not in (1, 2, 3, 4):
-        raise ValueError(f"expected 1 to 4 channels (C in (B, C, H, W)), got {x.shape[1]}")
+        raise OptionError(
+            "image", f"has {x.shape[1]} channels: expected 1 to 4 (C in (B, C, H, W))"
+        )
+    if arg.kind == "each":
+        raise OptionError("psf", "is one kernel per file: give each image its own kernel")
     alpha = None
     if x.shape[1] in (2, 4):  # the last channel is alpha: passed through untouched
         x, alpha = x[:, :-1].contiguous(), x[:, -1:]
@@ -299,33 +251,39 @@ def restore(
     from deblur.restoration.guard import apply_guard
 
     sharp: Any = False
-    if method not in ("net", "auto") and kernel is None:  # psf="auto": from each image
+    if method != "auto" and arg.kind == "auto":  # psf="auto": from each image
         from deblur.restoration.blind import estimate_psf
 
         if x.shape[0] != 1:
-            raise ValueError("psf='auto' estimates one kernel per image: pass one image at a time")
-        options["psf"] = estimate_psf(x, size)
-        sharp = is_delta(options["psf"])
+            raise OptionError(
+                "psf", "'auto' estimates one kernel per image: pass one image at a time"
+            )
+        request = request.with_kernel(estimate_psf(x, arg.size), checked=True)
+        sharp = is_delta(request.psf.kernel)
     choices, used = None, method
     with torch.no_grad():
-        if strength == 0:  # the input itself: nothing to run
+        if o.strength == 0:  # the input itself: nothing to run
             raw = x.to(torch.float32).clamp(0, 1)
         elif method == "auto":
             from deblur.restoration.auto import choose
 
             def run_net(t):
-                return _restore_bchw(t, "net", **{**options, "psf": None})
+                return _restore_bchw(t, request, "net")
 
-            raw, choices = choose(x, run_net, size=size, psf=kernel, boundary=boundary)
+            raw, choices = choose(x, run_net, size=arg.size, psf=arg.kernel, boundary=o.boundary)
             used, sharp = [c.method for c in choices], [c.input_sharp for c in choices]
         else:
-            raw = _restore_bchw(x, method, **options).to(torch.float32).clamp(0, 1)
+            raw = _restore_bchw(x, request, method).to(torch.float32).clamp(0, 1)
         y, report = apply_guard(
-            x.to(raw.device), raw, guard=guard, strength=strength, input_sharp=sharp, method=used
+            x.to(raw.device),
+            raw,
+            guard=o.guard,
+            strength=o.strength,
+            input_sharp=sharp,
+            method=used,
         )
     report = _auto_report(report, choices, x.shape[0])
-    _warn_kept(report, return_report)
     y = y.to(raw.device, torch.float32)
     if alpha is not None:
         y = torch.cat([y, alpha.to(y.device)], dim=1)
-    return (back(y), report) if return_report else back(y)
+    return back(y), report

@@ -18,10 +18,18 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 """Devices the network can run on; ``auto`` picks CUDA, then MPS, then the CPU."""
 
 
+MAX_ITERATIONS = 10_000
+"""Most Richardson-Lucy iterations a restore runs (each costs a few FFTs of the image;
+results stop changing long before)."""
+
+
 @dataclass(frozen=True)
 class RestoreOptions:
-    """The defaults of :func:`restore`'s options, in one place (the CLI uses them too)."""
+    """The options of :func:`deblur.restore` besides the method and the PSF, with their
+    defaults, declared once: the library, the batches and the command line take them from
+    here, and :mod:`deblur.request` checks their values (one rule each)."""
 
+    weights: str | None = None  # a path; None: the shipped weights
     iterations: int = 30
     nsr: float = 1e-2
     wiener_reg: str = "identity"

@@ -28,7 +28,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from deblur.errors import DatasetError, one_line
+from deblur.errors import ARG, DatasetError, one_line
 
 __all__ = [
     "Pair",
@@ -327,7 +327,7 @@ def expand_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tup
     def add_folder(folder: Path, named: bool = True) -> int:
         files = image_files(folder, recursive)
         if not files and named:
-            more = "" if recursive else " (use --recursive for subfolders)"
+            more = "" if recursive else f" (use {ARG.recursive} for subfolders)"
             raise DatasetError(f"{folder}: no images in this folder{more}")
         for f in files:
             add(f, folder)

@@ -9,13 +9,18 @@ Each subclass also derives from the built-in exception it used to be (``ValueErr
 from __future__ import annotations
 
 import errno
+import re
+from collections.abc import Callable
 
 __all__ = [
+    "ARG",
     "DatasetError",
     "DeblurError",
     "DeviceError",
     "ImageError",
     "OptionError",
+    "OptionTypeError",
+    "PSFOptionError",
     "OutputExistsError",
     "PSFError",
     "TrainError",
@@ -27,8 +32,42 @@ __all__ = [
 ]
 
 
+_PARAMETER = re.compile("\x00([A-Za-z_][A-Za-z0-9_]*)\x00")
+
+
+class _Parameters:
+    """``ARG.max_pixels`` is the parameter ``max_pixels`` marked in a message (see
+    :class:`DeblurError`); the marks cannot come from a path or a value (NUL)."""
+
+    def __getattr__(self, name: str) -> str:
+        return f"\x00{name}\x00"
+
+
+ARG = _Parameters()
+
+
 class DeblurError(Exception):
-    """Base class of every error deblur raises on purpose (one-line message)."""
+    """Base class of every error deblur raises on purpose (one-line message).
+
+    A message names the parameters of the call it is about with :data:`ARG`
+    (``f"raise it with {ARG.max_pixels}=N"``): ``str(e)`` shows the bare name
+    (``max_pixels=N``) and :meth:`render` lets a front end show its own (the command
+    line's ``--max-pixels=N``).
+    """
+
+    def __str__(self) -> str:
+        return self.render()
+
+    @property
+    def template(self) -> str:
+        """The message as written, parameters still marked (to pass it on in another
+        error: ``UsageError(e.template)``)."""
+        return super().__str__()
+
+    def render(self, name: Callable[[str], str] | None = None) -> str:
+        """The message with each parameter named by ``name(parameter)`` (default: as is)."""
+        text = super().__str__()
+        return _PARAMETER.sub(lambda m: m.group(1) if name is None else name(m.group(1)), text)
 
 
 class DeblurWarning(UserWarning):
@@ -78,13 +117,13 @@ class UsageError(DeblurError, ValueError):
 class OptionError(UsageError):
     """One argument of a library call has a bad value, or does not go with the others.
 
-    ``option`` is the parameter's name and the message is ``"OPTION DETAIL"`` (for example
-    ``"nsr must be > 0, got 0"``); the command line shows its flag in place of the name
-    (``"--nsr must be > 0, got 0"``) from ``option`` and ``detail``.
+    ``option`` is the parameter's name and the message reads ``"OPTION DETAIL"``, such as
+    ``"nsr must be > 0, got 0"`` (the command line shows ``"--nsr must be > 0, got 0"``).
     """
 
     def __init__(self, option: str, detail: str) -> None:
-        super().__init__(f"{option} {detail}")
+        sep = "" if detail.startswith((":", ",")) else " "
+        super().__init__(f"{getattr(ARG, option)}{sep}{detail}")
         self.option = option
         self.detail = detail
 
@@ -92,11 +131,21 @@ class OptionError(UsageError):
         return type(self), (self.option, self.detail)
 
 
-def one_line(e: BaseException) -> str:
-    """An exception as one line: ``FILE: reason`` for OS errors, whitespace collapsed."""
+class OptionTypeError(OptionError, TypeError):
+    """An argument of the wrong type (a ``TypeError`` as well as an :class:`OptionError`)."""
+
+
+class PSFOptionError(OptionError, PSFError):
+    """The PSF argument cannot be used (both an :class:`OptionError` and a :class:`PSFError`)."""
+
+
+def one_line(e: BaseException, name: Callable[[str], str] | None = None) -> str:
+    """An exception as one line: ``FILE: reason`` for OS errors, whitespace collapsed;
+    ``name`` names the parameters a :class:`DeblurError` mentions (see its ``render``)."""
     if isinstance(e, OSError) and e.strerror and e.filename:
         return f"{e.filename}: {e.strerror}"
-    return " ".join(str(e).split()) or type(e).__name__
+    text = e.render(name) if isinstance(e, DeblurError) else str(e)
+    return " ".join(text.split()) or type(e).__name__
 
 
 _EVERY_FILE_ERRNOS = {getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EROFS") if hasattr(errno, n)}

@@ -18,7 +18,7 @@ import numpy as np
 from deblur.atomic import atomic_write
 from deblur.constants import METHODS
 from deblur.datasets import Pair, find_pairs
-from deblur.errors import concerns_every_file, one_line
+from deblur.errors import DatasetError, OptionError, concerns_every_file, one_line
 
 __all__ = [
     "BENCH_METHODS",
@@ -47,13 +47,14 @@ def parse_methods(spec: str | Iterable[str]) -> list[str]:
         if not m:
             continue
         if m not in BENCH_METHODS:
-            raise ValueError(
-                f"unknown benchmark method {m!r}: expected some of {', '.join(BENCH_METHODS)}"
+            raise OptionError(
+                "methods",
+                f"{m!r}: unknown benchmark method, expected some of {', '.join(BENCH_METHODS)}",
             )
         if m not in methods:
             methods.append(m)
     if not methods:
-        raise ValueError(f"no benchmark methods given: expected some of {', '.join(BENCH_METHODS)}")
+        raise OptionError("methods", f"is empty: expected some of {', '.join(BENCH_METHODS)}")
     return methods
 
 
@@ -93,6 +94,7 @@ def run_benchmark(
     guard: bool = True,
     progress: Progress | None = None,
     pairs: Sequence[Pair] | None = None,
+    max_pixels: int | None = None,
 ) -> dict[str, Any]:
     """Restore every pair of a dataset with each method and score it against the sharp image.
 
@@ -121,6 +123,8 @@ def run_benchmark(
         ``progress(done, total, key)`` called after each pair.
     pairs : sequence of Pair, optional
         The pairs to score; default ``find_pairs(root)``.
+    max_pixels : int, optional
+        Largest image read and restored (None: ``DEBLUR_MAX_PIXELS`` or the default).
 
     Returns
     -------
@@ -134,29 +138,43 @@ def run_benchmark(
 
     Raises
     ------
-    ValueError
-        On bad methods, a dataset without pairs, or unusable network weights.
+    OptionError
+        Bad methods or option values (a :class:`~deblur.errors.UsageError`).
+    DatasetError
+        A dataset without pairs.
+    WeightsError, DeviceError
+        Unusable network weights or device (``net``, ``auto``), before any pair.
     """
-    from deblur.api import restore
+    from deblur.api import restore_request
     from deblur.io import read_image
+    from deblur.io.read import max_pixels_limit
     from deblur.metrics import psnr, ssim
     from deblur.psf import load_psf
+    from deblur.request import EACH, PSF_METHODS, load_network, make_request
 
     methods = parse_methods(methods)
+    limit = max_pixels_limit(max_pixels)
+    shared = dict(iterations=iterations, nsr=nsr, weights=weights, device=device, guard=guard)
+    requests = {}  # each method's request, built and checked once
+    for m in methods:
+        base = m.removesuffix("-auto")
+        psf = "auto" if m.endswith("-auto") else EACH if base in PSF_METHODS else None
+        if m != "none":
+            requests[m] = make_request(base, psf, max_pixels=limit, **shared)
     pairs = list(find_pairs(root) if pairs is None else pairs)
-    if "net" in methods or "auto" in methods:
-        from deblur.models import load_model
-
-        load_model(weights, device=device)  # fail early on bad weights
+    for request in requests.values():
+        if request.network:
+            load_network(request)  # fail early on bad weights
+            break
     metric = dict(crop=crop, shift=shift, y_channel=y_channel)
     rows: list[dict[str, Any]] = []
     stopped: dict[str, str] = {}  # method -> an error that concerns every pair
     for done, pair in enumerate(pairs, 1):
         try:
-            blurred = read_image(pair.blur).color
-            sharp = read_image(pair.sharp).color
+            blurred = read_image(pair.blur, max_pixels=limit).color
+            sharp = read_image(pair.sharp, max_pixels=limit).color
             if blurred.shape != sharp.shape:
-                raise ValueError(
+                raise DatasetError(
                     f"{pair.key}: blurred image {blurred.shape} and sharp image "
                     f"{sharp.shape} differ in shape"
                 )
@@ -176,23 +194,18 @@ def run_benchmark(
                 if method == "none":
                     out, seconds = blurred, 0.0
                 else:
-                    options: dict[str, Any] = {}
-                    base = method.removesuffix("-auto")
-                    if method.endswith("-auto"):
-                        options = dict(psf="auto", iterations=iterations, nsr=nsr)
-                    elif method in ("rl", "wiener", "hqs"):
+                    request = requests[method]
+                    if request.psf.kind == "each":  # the pair's own kernel
                         if pair.psf is None:
-                            raise ValueError(
+                            raise DatasetError(
                                 f"{pair.key}: no PSF for method {method} "
                                 f"(expected {_expected_psf(pair)})"
                             )
                         if kernel is None:
                             kernel = load_psf(pair.psf)
-                        options = dict(psf=kernel, iterations=iterations, nsr=nsr)
-                    else:
-                        options = dict(weights=weights, device=device)
+                        request = request.with_kernel(kernel)
                     start = time.perf_counter()
-                    out, report = restore(blurred, base, guard=guard, return_report=True, **options)
+                    out, report = restore_request(blurred, request, return_report=True)
                     seconds = time.perf_counter() - start
                     if report is not None and report.action != "kept":
                         row["guard"] = report.action

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deblur.errors import UsageError, concerns_every_file, one_line
+from deblur.errors import ARG, DeblurError, OptionError, UsageError, concerns_every_file, one_line
 
 __all__ = ["STDIO", "FileOutcome", "expand", "failed", "file_error", "plan_outputs"]
 
@@ -26,6 +27,8 @@ class FileOutcome:
     info : figures about the result (e.g. the check's report as a dict), for ``--json``.
     stopped : the error concerns every file (bad weights, a full or read-only disk): it is
         the batch's last outcome, and the files after it were not tried.
+    cause : the error itself (traceback dropped), for a front end to word it its own way
+        (:func:`file_error` with ``name``).
     """
 
     source: Path
@@ -34,16 +37,18 @@ class FileOutcome:
     notes: tuple[str, ...] = ()
     info: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
+    cause: BaseException | None = field(default=None, repr=False, compare=False)
 
 
 def failed(src: Path, e: BaseException) -> FileOutcome:
     """The outcome of ``src`` failing with ``e``."""
-    return FileOutcome(src, error=file_error(src, e), stopped=concerns_every_file(e))
+    e.__traceback__ = e.__context__ = e.__cause__ = None  # frames hold images
+    return FileOutcome(src, error=file_error(src, e), stopped=concerns_every_file(e), cause=e)
 
 
-def file_error(path: Path, e: BaseException) -> str:
-    """``e`` as one line that names ``path`` once."""
-    msg = one_line(e)
+def file_error(path: Path, e: BaseException, name: Callable[[str], str] | None = None) -> str:
+    """``e`` as one line that names ``path`` once (``name``: see :func:`one_line`)."""
+    msg = one_line(e, name)
     return msg if (str(path) in msg or path.name in msg) else f"{path}: {msg}"
 
 
@@ -75,14 +80,14 @@ def plan_outputs(
     from deblur.io import IMAGE_EXTENSIONS
 
     if suffix is not None and (set(suffix) & {"/", "\\", "\0"} or suffix in (".", "..")):
-        raise UsageError(f"--suffix {suffix!r}: a suffix is part of a file name (no / or \\)")
+        raise OptionError("suffix", f"{suffix!r}: a suffix is part of a file name (no / or \\)")
     folder = isinstance(output, str) and output.endswith(("/", os.sep))
     output = None if output is None else Path(output)
     single = len(inputs) == 1 and (inputs[0] == "-" or Path(inputs[0]).is_file())
     plan: list[tuple[Path, Path]] = []
     if output == STDIO or (output is None and files[0][0] == STDIO):
         if not single:
-            raise UsageError("-o - (standard output) takes one input image")
+            raise OptionError("output", "- (standard output) takes one input image")
         plan = [(files[0][0], STDIO)]
     elif output is not None and not folder and output.suffix and not output.is_dir():
         if output.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -94,13 +99,17 @@ def plan_outputs(
         if not single:
             raise UsageError(f"{output}: several inputs need a folder, not an image file")
         if ext is not None and output.suffix.lower() != ext:
-            raise UsageError(f"-o {output} and --ext {ext[1:]} disagree: give one of them")
+            raise OptionError(
+                "output", f"{output} and {ARG.ext} {ext[1:]} disagree: give one of them"
+            )
         plan = [(files[0][0], output)]
     elif output is not None:
         if output.exists() and not output.is_dir():
             raise UsageError(f"{output}: exists and is not a folder (several inputs need a folder)")
         if files[0][0] == STDIO:
-            raise UsageError("standard input needs -o FILE with an image extension, or -o -")
+            raise UsageError(
+                f"standard input needs {ARG.output} FILE with an image extension, or {ARG.output} -"
+            )
         sfx = "" if suffix is None else suffix
         for path, base in files:
             rel = path.relative_to(base)
@@ -114,7 +123,7 @@ def plan_outputs(
             raise UsageError(
                 f"{src}: its output name {dst.name[:40]}...{dst.suffix} would be"
                 f" {len(os.fsencode(dst.name))} bytes, more than the {_NAME_MAX} a file name"
-                " may have; give a shorter --suffix, or -o NAME for one file"
+                f" may have; give a shorter {ARG.suffix}, or {ARG.output} NAME for one file"
             )
         key = Path(os.path.abspath(dst))
         if key in seen:
@@ -129,4 +138,4 @@ def expand(inputs: list[str], recursive: bool) -> list[tuple[Path, Path]]:
     try:
         return expand_inputs(inputs, recursive)
     except ValueError as e:
-        raise UsageError(one_line(e)) from None
+        raise UsageError(e.template if isinstance(e, DeblurError) else one_line(e)) from None

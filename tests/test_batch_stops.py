@@ -142,7 +142,7 @@ def test_benchmark_stops_a_method_at_an_error_of_every_pair(tmp_path, monkeypatc
         calls.append(args)
         raise WeightsError("w.safetensors: tampered with")
 
-    monkeypatch.setattr(deblur.api, "restore", restore)
+    monkeypatch.setattr(deblur.api, "restore_request", restore)
     ds = _dataset(tmp_path / "ds")
     results = run_benchmark(ds, "none,wiener-auto")
     assert len(calls) == 1

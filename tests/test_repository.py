@@ -64,7 +64,7 @@ def _layer(module: str) -> int:
         ("deblur.atomic", 1), ("deblur.paths", 1),
         ("deblur.layout", 1), ("deblur.io", 2), ("deblur.psf", 2), ("deblur.metrics", 2),
         ("deblur.datasets", 2), ("deblur.synth", 3), ("deblur.models", 3),
-        ("deblur.restoration", 4), ("deblur.api", 5), ("deblur.training", 5),
+        ("deblur.restoration", 4), ("deblur.request", 5), ("deblur.api", 5), ("deblur.training", 5),
         ("deblur.evaluate", 6), ("deblur.batch", 6), ("deblur.files", 6), ("deblur.blurset", 6),
         ("deblur.serve", 7), ("deblur.cli", 7),
         ("deblur.__main__", 8),

@@ -7,7 +7,6 @@ Heavy imports (torch, OpenCV, the network) happen inside the commands so that
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import sys
@@ -20,8 +19,16 @@ import typer
 from typer.core import TyperGroup
 
 from deblur import __version__
-from deblur.constants import BOUNDARIES, DEVICES, METHODS, WIENER_REGS, RestoreOptions
-from deblur.errors import DeblurError, OptionError, UsageError, one_line
+from deblur.cli._help import _names_as_the_os_gives_them, _readable_help
+from deblur.constants import (
+    BOUNDARIES,
+    DEVICES,
+    MAX_ITERATIONS,
+    METHODS,
+    WIENER_REGS,
+    RestoreOptions,
+)
+from deblur.errors import DeblurError, UsageError, one_line
 from deblur.paths import refuse_overwrite
 
 # click's exceptions as used by this typer (its own vendored copy since typer 0.2x).
@@ -30,76 +37,9 @@ _NoArgsIsHelp = getattr(_cx, "NoArgsIsHelpError", ())
 _Abort = (getattr(_cx, "Abort", typer.Abort), typer.Abort)
 
 
-def _names_as_the_os_gives_them() -> None:
-    """Let standard output carry file names that are not valid UTF-8: Python holds their
-    bytes as lone surrogates, which a strict UTF-8 stream (a UTF-8 locale) refuses to write
-    after the work is done; ``surrogateescape`` writes the name's own bytes back."""
-    for stream in (sys.stdout, sys.stderr):
-        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
-            with contextlib.suppress(ValueError, OSError):
-                stream.reconfigure(errors="surrogateescape")
-
-
-def _plain_metavar(param: Any) -> str:
-    """A readable placeholder for an option declared without one: N, X, PATH, a|b, TEXT."""
-    desc = getattr(param, "type_descriptor", None)  # typer >= 0.2x; click's types before
-    if desc is not None:
-        if desc.is_choice:
-            return "|".join(str(getattr(c, "value", c)) for c in desc.choices)
-        if desc.is_path:
-            return "PATH"
-        kind = desc.annotation
-        if desc.is_list and getattr(kind, "__args__", None):
-            kind = kind.__args__[0]
-        kind = getattr(kind, "__name__", "")
-    else:
-        kind = type(getattr(param, "type", None)).__name__
-        if kind == "Choice":
-            return "|".join(str(getattr(c, "value", c)) for c in param.type.choices)
-    if kind in ("int", "IntRange", "IntParamType"):
-        return "N"
-    if kind in ("float", "FloatRange", "FloatParamType"):
-        return "X"
-    return "PATH" if kind in ("Path", "PosixPath") else "TEXT"
-
-
-def _readable_help(command: Any) -> None:
-    """Help without typer's raw type labels (``<int range>``, ``<list[str]>``, ``{INPUT}``):
-    options get a plain placeholder, arguments show their name only (``INPUT...``)."""
-    for param in getattr(command, "params", ()):
-        if getattr(param, "_readable", False):
-            continue
-        param._readable = True
-        if param.param_type_name == "option":
-            if param.metavar is None and not param.is_flag and not param.count:
-                param.metavar = _plain_metavar(param)
-            if "{variants}" in (param.help or ""):
-                param.get_help_record = _with_variants(param, param.get_help_record)
-        elif param.param_type_name == "argument":
-            name = param.metavar or (param.name or "").upper()
-            shown = name + ("..." if param.nargs != 1 else "")
-            param.display_type_rich = lambda ctx: ""
-            param._usage_display_name = lambda shown=shown, p=param: (
-                shown if p.required else f"[{shown}]"
-            )
-
-
-def _with_variants(param: Any, help_record: Callable[..., Any]) -> Callable[..., Any]:
-    """An option's help with ``{variants}`` replaced by the network variants' names, looked
-    up only when the help is shown (the network's package imports torch)."""
-
-    def record(ctx: Any) -> Any:
-        if "{variants}" in (param.help or ""):
-            from deblur.models import VARIANTS
-
-            param.help = param.help.replace("{variants}", ", ".join(VARIANTS))
-        return help_record(ctx)
-
-    return record
-
-
-_COMMAND_ORDER = ("restore", "blur", "benchmark", "serve", "train", "export", "export-onnx",
-                  "convert-checkpoint")  # fmt: skip
+_COMMAND_ORDER = tuple(
+    "restore blur benchmark serve train export export-onnx convert-checkpoint".split()
+)
 
 
 class _OneLineErrors(TyperGroup):
@@ -178,9 +118,6 @@ _R = RestoreOptions()
 
 # --- Options shared by several commands (declared once) ---------------------------------
 
-#: Most Richardson-Lucy iterations a command runs (each costs a few FFTs of the image;
-#: results stop changing long before).
-MAX_ITERATIONS = 10_000
 Iterations = Annotated[
     int,
     typer.Option(
@@ -268,12 +205,10 @@ def _cli_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except OptionError as e:  # the library names its parameter; show the flag
-            _error(" ".join(f"{flag(e.option)} {e.detail}".split()), 2)
-        except UsageError as e:
-            _error(one_line(e), 2)
+        except UsageError as e:  # the library names its parameters; the flags are shown
+            _error(one_line(e, flag), 2)
         except (DeblurError, ValueError, OSError) as e:
-            _error(one_line(e), 1)
+            _error(one_line(e, flag), 1)
 
     return wrapper
 
@@ -294,12 +229,13 @@ def flag(option: str) -> str:
     return _FLAGS.get(option, "--" + option.replace("_", "-"))
 
 
-_FLAGS = {"report": "--json", "output": "-o", "inputs": "INPUT"}
+_FLAGS = {"report": "--json", "output": "-o", "methods": "--method"}
 
 
 def _limit_pixels(max_pixels: int | None) -> None:
-    """--max-pixels for commands that read through the library's defaults: the limit is
-    read from the environment at each read (loader workers inherit it)."""
+    """--max-pixels for ``train`` alone, whose loader workers read images with the library's
+    default limit: the documented override ``$DEBLUR_MAX_PIXELS`` is the one way to reach
+    them until the training settings take a pixel limit."""
     if max_pixels is not None:
         os.environ["DEBLUR_MAX_PIXELS"] = str(max_pixels)
 
@@ -364,6 +300,15 @@ def _root(
     """Remove blur from photographs, make blurred test sets, and benchmark methods."""
 
 
+def outcome_error(outcome: Any) -> str | None:
+    """A failed file's error as the command line words it (its flags for the parameters)."""
+    if outcome.error is None or outcome.cause is None:
+        return outcome.error
+    from deblur.files import file_error
+
+    return file_error(outcome.source, outcome.cause, flag)
+
+
 def report(outcomes, total: int, verb: str) -> int:
     """Print each file's outcome (written paths on stdout, errors and notes on stderr) with
     a progress bar on a terminal, then a summary line for batches; returns the failures."""
@@ -376,7 +321,7 @@ def report(outcomes, total: int, verb: str) -> int:
             typer.echo(f"{outcome.source}: {note}", err=True)
         noted += any("kept the input" in note for note in outcome.notes)
         if outcome.error:
-            typer.echo(f"error: {outcome.error}", err=True)
+            typer.echo(f"error: {outcome_error(outcome)}", err=True)
             failed += 1
         else:
             for path in outcome.written:

@@ -49,13 +49,13 @@ def export_onnx(
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        typer.echo("not checked: onnxruntime is not installed (pip install 'deblur[onnx]')",
-                   err=True)  # fmt: skip
+        note = "not checked: onnxruntime is not installed (pip install 'deblur[onnx]')"
+        typer.echo(note, err=True)
         return
     diff = check_onnx(weights, written)
     sizes = ", ".join(f"{h}x{w}" for h, w in CHECK_SIZES)
     typer.echo(f"checked with onnxruntime on {sizes}: max abs difference {diff:.2e}", err=True)
     if not diff < 1e-4:
-        typer.echo(f"error: {written}: differs from PyTorch by {diff:.2e} (more than 1e-4)",
-                   err=True)  # fmt: skip
+        message = f"{written}: differs from PyTorch by {diff:.2e} (more than 1e-4)"
+        typer.echo(f"error: {message}", err=True)
         raise typer.Exit(1)

@@ -25,6 +25,7 @@ from deblur.cli._common import (
     _cli_errors,
     _set_threads,
     app,
+    outcome_error,
     report,
 )
 
@@ -186,23 +187,18 @@ def restore(
     restored in sRGB and written back in its own colours with its profile; a photo the
     check keeps (or --strength 0) is copied unchanged."""
     from deblur.batch import restore_files
+    from deblur.request import OPTION_NAMES, make_request
 
-    if not nsr > 0:
-        raise UsageError(f"--nsr must be > 0, got {nsr}")
-    if tile is not None and 0 < tile < 64:
-        raise UsageError(f"--tile {tile}: tiles must be 0 (no tiling) or at least 64 px")
+    given = locals()  # the options of the request, as the library names them
+    options = {name: getattr(given[name], "value", given[name]) for name in OPTION_NAMES}
     target = (ext or ("" if output in (None, "-") else Path(output).suffix)).lower().lstrip(".")
     if quality is not None and target in ("png", "tif", "tiff", "bmp"):
         raise UsageError(f"--quality is for JPEG and WebP outputs; {target} is lossless")
-    method_name = Method(method).value
+    request = make_request(Method(method).value, psf, folders=True, **options)
+    where = dict(output=output, suffix=suffix, recursive=recursive, overwrite=overwrite, ext=ext)
     plan, outcomes = restore_files(
-        inputs, output=output, suffix=suffix, recursive=recursive, overwrite=overwrite,
-        method=method_name, psf=psf, weights=weights, iterations=iterations, nsr=nsr,
-        wiener_reg=WienerReg(wiener_reg).value,
-        boundary=Boundary(boundary).value, accelerate=accelerate, tile=tile,
-        tile_overlap=tile_overlap, device=Device(device).value, guard=guard, strength=strength,
-        max_pixels=max_pixels, save_psf=save_psf, ext=ext, quality=quality, report=json_file,
-    )  # fmt: skip
+        inputs, request=request, save_psf=save_psf, quality=quality, report=json_file, **where
+    )
     _set_threads(threads)
     records: list = []
     if json_file is not None:
@@ -221,10 +217,9 @@ def restore(
 def _recorded(outcomes, records: list):
     """Pass outcomes through, keeping a JSON-able record of each."""
     for o in outcomes:
-        records.append({
-            "input": str(o.source), "output": [str(p) for p in o.written], "error": o.error,
-            "notes": list(o.notes), "check": o.info or None,
-        })  # fmt: skip
+        written = [str(p) for p in o.written]
+        record = {"input": str(o.source), "output": written, "error": outcome_error(o)}
+        records.append({**record, "notes": list(o.notes), "check": o.info or None})
         yield o
 
 
@@ -290,9 +285,8 @@ def blur(
     """
     from deblur.batch import blur_files
 
-    names, outcomes = blur_files(
-        inputs, output, psf=psf, shake=shake, noise=noise, seed=seed, per_image=per_image,
-        recursive=recursive, overwrite=overwrite, max_pixels=max_pixels,
-    )  # fmt: skip
+    blur = dict(psf=psf, shake=shake, noise=noise, seed=seed, per_image=per_image)
+    where = dict(recursive=recursive, overwrite=overwrite, max_pixels=max_pixels)
+    names, outcomes = blur_files(inputs, output, **blur, **where)
     if report(outcomes, len(names), "blurred"):
         raise typer.Exit(1)
