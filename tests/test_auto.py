@@ -88,7 +88,7 @@ def test_restore_auto_reports_its_choice(photo):
     assert rep.method == "hqs" and rep.choice.startswith("deconvolved") and rep.verdict == "ok"
     _, rep = restore(img, "auto", psf="auto:11", guard=False, return_report=True)
     assert rep.verdict == "not checked" and rep.method == "hqs"
-    with pytest.raises(ValueError, match="SIZE must be odd"):
+    with pytest.raises(ValueError, match="SIZE odd"):
         restore(img, "auto", psf="auto:4")
 
 
