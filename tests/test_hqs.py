@@ -179,7 +179,7 @@ def test_cli_restore_and_benchmark_hqs(tmp_path):
     assert r.exit_code == 0, r.stderr
     assert (tmp_path / "out/a.png").is_file()
     r = runner.invoke(app, ["restore", str(src), "--method", "hqs"], catch_exceptions=False)
-    assert r.exit_code == 2 and "needs --psf" in r.stderr
+    assert r.exit_code == 2 and "needs a PSF" in r.stderr
     big = scene(96, 100)  # hqs-auto estimates a 45 px kernel: at least 90 px a side
     for n in range(2):
         k = camera_shake(9, n)
