@@ -188,7 +188,7 @@ def prune(
     """Plausible blur from a least-squares kernel, None if nothing is left: negative taps,
     taps below ``floor`` of the peak or ``noise`` times the taps' noise (MAD), and 8-connected
     pieces holding less than ``piece`` of the ``of`` (``"largest"`` piece's or ``"total"``)
-    mass dropped; the rest normalised to sum 1."""
+    mass dropped (``"total"`` can drop them all); the rest normalised to sum 1."""
     noise_level = noise * np.median(np.abs(k)) / 0.6745 if noise else 0.0
     k = np.maximum(k, 0.0)
     if not k.max() > 0:
@@ -199,7 +199,8 @@ def prune(
     mass[0] = 0.0
     ref = mass.max() if of == "largest" else mass.sum()
     k = np.where(np.isin(labels, np.nonzero(mass >= piece * ref)[0]), k, 0.0)
-    return k / k.sum()
+    total = k.sum()
+    return k / total if np.isfinite(total) and total > 0 else None
 
 
 def recentre(k: np.ndarray) -> np.ndarray:
